@@ -1,0 +1,73 @@
+# roamsync — the two first commands on a fresh machine are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# sam build needs an interpreter matching the Lambda runtime (python3.12) on PATH.
+PYTHON312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+export AWS_DEFAULT_REGION ?= eu-west-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(SAM_VENV)/bin/.installed: requirements-sam.txt
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found (pyenv install 3.12 or put it on PATH)"; exit 1; }
+	test -x $(SAM_VENV)/bin/python || $(PYTHON312) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
+
+.PHONY: install
+install: $(BIN)/.installed  ## create .venv with everything the code, tests and CLI need
+
+.PHONY: run
+run: install  ## start the local stack (DynamoDB, Roamify simulator, gateway on :3000)
+	$(BIN)/roamsync local
+
+.PHONY: lint
+lint: install  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+.PHONY: template
+template: install $(SAM_VENV)/bin/.installed  ## sam validate --lint, cfn-lint and sam build
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	$(BIN)/cfn-lint template.yaml
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml --build-dir .aws-sam/build
+
+.PHONY: unit
+unit: install  ## fast tests (no servers)
+	$(BIN)/pytest -q tests/unit
+
+.PHONY: pytest
+pytest: install
+	$(BIN)/pytest -q
+
+.PHONY: test
+test: lint template pytest  ## everything CI runs: lint, template checks, every test
+
+.PHONY: check
+check: lint  ## alias for lint
+
+.PHONY: pr
+pr: test  ## what to run before a pull request
+
+.PHONY: bench
+bench: install  ## benchmark figures (not a test)
+	$(BIN)/python -m roamsync_dev.bench
+
+.PHONY: clean
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Dev-only tools: CLI, local stack, simulator; never shipped to Lambda."""

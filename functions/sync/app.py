@@ -1,0 +1,110 @@
+"""Sync function: `POST /api/admin/packages/sync`, the nightly schedule, and the sync worker.
+
+The API only starts a sync: it records a pending run and hands the work to a fresh asynchronous
+invocation of this same function, so a long sync is not bound by API Gateway's 29 seconds.
+A dry run is computed in the request and answered with the plan.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import BaseModel, ConfigDict, Field
+
+from roamsync.container import Container, get_container
+from roamsync.domain.runs import Run, RunStatus, Trigger
+from roamsync.http import error_response, json_response, new_resolver
+from roamsync.observability import add_counts, get_logger, lambda_entrypoint
+from roamsync.services.sync import SyncOutcome, new_sync_run, run_sync
+
+WORKER_TASK = "roamsync.sync"
+
+app = new_resolver()
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    dryRun: bool = Field(default=False, description="compute the plan and write nothing")
+    force: bool = Field(default=False, description="apply even when the safety rules would refuse")
+
+
+class SyncStarted(BaseModel):
+    runId: str
+    status: str
+
+
+def sync_now(container: Container, trigger: Trigger, *, dry_run: bool, force: bool, run: Run | None = None) -> SyncOutcome:
+    """Run one sync in this invocation with the container's adapters, and publish its counts."""
+    settings = container.settings
+    outcome = run_sync(
+        source=container.roamify,
+        packages=container.packages,
+        runs=container.runs,
+        clock=container.clock,
+        max_deactivation_ratio=settings.sync_max_deactivation_ratio,
+        page_size=settings.roamify_page_size,
+        trigger=trigger,
+        dry_run=dry_run,
+        force=force,
+        run=run,
+    )
+    if not dry_run:
+        add_counts("Sync", {k: v for k, v in outcome.run.counts.items() if k != "pages"})
+        add_counts("Sync", {"failed": int(outcome.run.status in (RunStatus.FAILED, RunStatus.REFUSED))})
+    return outcome
+
+
+@app.post(
+    "/api/admin/packages/sync",
+    summary="Start a catalog sync",
+    responses={
+        200: {"description": "dry run: the plan, nothing written"},
+        202: {"description": "started; follow it in sync-status"},
+    },
+)
+def start_sync(body: Annotated[SyncRequest | None, Body()] = None) -> Response[str]:
+    request = body or SyncRequest()
+    container = get_container()
+    if request.dryRun:
+        outcome = sync_now(container, Trigger.API, dry_run=True, force=request.force)
+        return json_response(200, outcome.preview())
+
+    run = new_sync_run(container.clock, Trigger.API, force=request.force)
+    container.runs.save(run)
+    try:
+        container.sync_invoker.invoke_async({"task": WORKER_TASK, "runId": run.run_id, "force": request.force})
+    except Exception as exc:
+        run.status, run.reason, run.error = RunStatus.FAILED, "invoke_failed", str(exc)
+        run.finished_at = container.clock()
+        container.runs.save(run)
+        get_logger().exception("could not start the sync worker", extra={"run_id": run.run_id})
+        return error_response(503, "sync_not_started", "the sync could not be started; try again", runId=run.run_id)
+    return json_response(202, SyncStarted(runId=run.run_id, status=run.status.value).model_dump())
+
+
+def _is_schedule(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
+
+
+def _run_worker(event: dict[str, Any]) -> dict[str, Any]:
+    container = get_container()
+    run = container.runs.get(str(event.get("runId", "")))
+    if run is None or run.status is not RunStatus.PENDING:
+        # Lambda may deliver an async event twice: a run is only ever worked once.
+        get_logger().warning("sync task ignored", extra={"run_id": event.get("runId")})
+        return {"runId": event.get("runId"), "status": "ignored"}
+    outcome = sync_now(container, run.trigger, dry_run=False, force=bool(event.get("force")), run=run)
+    return outcome.run.summary()
+
+
+@lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if _is_schedule(event):
+        return sync_now(get_container(), Trigger.SCHEDULE, dry_run=False, force=False).run.summary()
+    if event.get("task") == WORKER_TASK:
+        return _run_worker(event)
+    return app.resolve(event, context)

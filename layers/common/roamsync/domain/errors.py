@@ -1,0 +1,68 @@
+"""Domain errors. Adapters translate SDK and HTTP failures into these; handlers map them to HTTP."""
+
+from __future__ import annotations
+
+
+class RoamsyncError(Exception):
+    """Base of every error roamsync raises on purpose."""
+
+
+class NotFound(RoamsyncError):
+    """The thing asked for does not exist."""
+
+
+class Conflict(RoamsyncError):
+    """A conditional write lost: someone else got there first."""
+
+
+class BadRequest(RoamsyncError):
+    """The caller's input cannot be acted on."""
+
+
+class StorageError(RoamsyncError):
+    """DynamoDB did not do what was asked (after its own retries)."""
+
+
+class UpstreamError(RoamsyncError):
+    """Roamify failed. Subclasses say how; `status` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UpstreamAuthError(UpstreamError):
+    """Roamify refused our key (401/403): rotated or wrong. Not retried."""
+
+
+class UpstreamNotFound(UpstreamError):
+    """Roamify answered 404 for the thing asked for."""
+
+
+class UpstreamRejected(UpstreamError):
+    """Roamify refused the request as malformed (400/422). Not retried."""
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Roamify answered 5xx (or 429) after the retries we allow ourselves."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """Roamify did not answer in time, or the connection failed: the outcome is unknown."""
+
+
+class RateLimited(UpstreamError):
+    """Roamify answered 429; `retry_after` is its Retry-After in seconds when given."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, status=429)
+        self.retry_after = retry_after
+
+
+class IncompleteSnapshot(UpstreamError):
+    """A catalog page failed after its retries: the snapshot is not whole."""
+
+    def __init__(self, message: str, *, page: int, cause: UpstreamError) -> None:
+        super().__init__(message, status=cause.status)
+        self.page = page
+        self.cause = cause

@@ -1,0 +1,89 @@
+"""The one Logger, Metrics and Tracer. Built on first use so an import costs nothing extra.
+
+Powertools reads its own POWERTOOLS_* variables (service name, namespace, log level, tracing switch).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+
+SERVICE = "roamsync"
+NAMESPACE = "Roamsync"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@functools.cache
+def get_logger() -> Logger:
+    from aws_lambda_powertools import Logger
+
+    return Logger(service=SERVICE)
+
+
+@functools.cache
+def get_metrics() -> Metrics:
+    from aws_lambda_powertools import Metrics
+
+    return Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+@functools.cache
+def get_tracer() -> Tracer:
+    # Importing the Tracer pulls in the X-Ray SDK; only handlers that run pay for it.
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=SERVICE)
+
+
+def add_counts(prefix: str, counts: Mapping[str, int]) -> None:
+    """Publish a run's counts as metrics, e.g. SyncInserted, SyncDeactivated."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics = get_metrics()
+    for name, value in counts.items():
+        metric = prefix + "".join(part.capitalize() for part in name.split("_"))
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
+
+
+def add_count(name: str, value: float = 1, **dimensions: str) -> None:
+    """One Count metric; dimensions go into their own metric set so they do not leak into others."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    if not dimensions:
+        get_metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    from aws_lambda_powertools.metrics import single_metric
+
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
+        for key, val in dimensions.items():
+            metric.add_dimension(name=key, value=val)
+
+
+def lambda_entrypoint(*, correlation_id_path: str | None = None) -> Callable[[F], F]:
+    """The fixed decorator stack for every handler: logger context, metrics flush, tracing.
+
+    In the order STYLE.md gives: inject_lambda_context, log_metrics, capture_lambda_handler.
+    """
+
+    def decorate(handler: F) -> F:
+        wrapped: Callable[[Any, Any], Any] | None = None
+
+        @functools.wraps(handler)
+        def wrapper(event: Any, context: Any) -> Any:
+            nonlocal wrapped
+            if wrapped is None:  # built at the first invocation, not at import
+                inner = get_tracer().capture_lambda_handler(handler)
+                inner = get_metrics().log_metrics(inner)
+                wrapped = get_logger().inject_lambda_context(
+                    correlation_id_path=correlation_id_path, log_event=False
+                )(inner)
+            return wrapped(event, context)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,160 @@
+"""Catalog sync: Roamify snapshot → normalised packages → diff → only the changes written → run record."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from roamsync.domain.errors import StorageError, UpstreamAuthError, UpstreamError
+from roamsync.domain.packages import NormalisedCatalog, normalise_nodes
+from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
+from roamsync.domain.sync_plan import RefusalReason, SyncPlan, plan_sync
+from roamsync.observability import get_logger
+from roamsync.services.ports import CatalogSource, Clock, PackageStore, Progress, RunStore
+
+
+@dataclass
+class SyncOutcome:
+    run: Run
+    plan: SyncPlan | None
+
+    def preview(self) -> dict[str, Any]:
+        """What a dry run shows: the run summary, the counts and a few ids of each change."""
+        body = self.run.summary()
+        if self.plan is not None:
+            body["samples"] = self.plan.samples()
+            body["wouldRefuse"] = self.plan.refusal.value if self.plan.refusal else None
+        return body
+
+
+def _no_progress(stage: str, done: int, total: int | None) -> None:
+    return None
+
+
+def _ms(since: float) -> int:
+    return int((time.perf_counter() - since) * 1000)
+
+
+def new_sync_run(clock: Clock, trigger: Trigger, *, dry_run: bool = False, force: bool = False) -> Run:
+    return Run(kind=RunKind.SYNC, trigger=trigger, dry_run=dry_run, forced=force, started_at=clock())
+
+
+def run_sync(
+    *,
+    source: CatalogSource,
+    packages: PackageStore,
+    runs: RunStore,
+    clock: Clock,
+    max_deactivation_ratio: float,
+    page_size: int = 50,
+    trigger: Trigger = Trigger.CLI,
+    dry_run: bool = False,
+    force: bool = False,
+    run: Run | None = None,
+    progress: Progress = _no_progress,
+) -> SyncOutcome:
+    """Run one sync and record it.
+
+    Writes only new, changed, deactivated and reactivated packages. A snapshot that is empty,
+    incomplete or would deactivate more than `max_deactivation_ratio` of the active packages
+    changes nothing unless `force` (and an incomplete one never deactivates anything). A dry run
+    computes the same plan, writes no package and no run record. Never raises for upstream or
+    storage failures: they end the run as `failed` with the reason.
+    """
+    run = run or new_sync_run(clock, trigger, dry_run=dry_run, force=force)
+    run.status = RunStatus.RUNNING
+    run.dry_run, run.forced = dry_run, force
+    if not dry_run:
+        runs.save(run)
+    log = get_logger()
+    log.info("sync started", extra={"run_id": run.run_id, "trigger": run.trigger.value, "force": force})
+
+    catalog = NormalisedCatalog()
+    failure: UpstreamError | None = None
+    failed_page: int | None = None
+    started = time.perf_counter()
+    pages = 0
+    try:
+        for page in source.iter_catalog_pages(page_size=page_size):
+            pages = page.number
+            normalise_nodes(page.nodes, catalog)
+            progress("fetch", len(catalog.packages) + catalog.skipped, None)
+    except UpstreamError as exc:
+        failure, failed_page = exc, pages + 1
+    run.timings_ms["fetch"] = _ms(started)
+    run.counts["pages"] = pages
+
+    if isinstance(failure, UpstreamAuthError):
+        return _finish(run, runs, clock, None, RunStatus.FAILED, "upstream_auth", str(failure))
+
+    started = time.perf_counter()
+    try:
+        existing = packages.load_all()
+    except StorageError as exc:
+        return _finish(run, runs, clock, None, RunStatus.FAILED, "storage_error", str(exc))
+    plan = plan_sync(
+        catalog,
+        existing,
+        now=clock(),
+        max_deactivation_ratio=max_deactivation_ratio,
+        complete=failure is None,
+    )
+    run.timings_ms["diff"] = _ms(started)
+    run.counts.update(plan.counts())
+    if catalog.skip_reasons:
+        run.details["skipReasons"] = dict(catalog.skip_reasons)
+
+    to_apply = plan
+    status = RunStatus.SUCCEEDED
+    if plan.refusal is RefusalReason.INCOMPLETE_SNAPSHOT:
+        reason = f"page {failed_page} failed: {failure}"
+        if not force:
+            return _finish(run, runs, clock, plan, RunStatus.FAILED, plan.refusal.value, reason)
+        # Forced: keep what the pages we did read say, but deactivate nothing from a partial view.
+        to_apply, status = plan.without_deactivations(), RunStatus.PARTIAL
+        run.reason, run.error = plan.refusal.value, reason
+        run.counts["deactivated"] = 0
+    elif plan.refusal is not None:
+        if not force:
+            return _finish(run, runs, clock, plan, RunStatus.REFUSED, plan.refusal.value, plan.refusal_detail)
+        run.reason = f"forced_over_{plan.refusal.value}"
+        run.details["forcedOver"] = plan.refusal_detail
+
+    if dry_run:
+        return _finish(run, runs, clock, plan, RunStatus.DRY_RUN, run.reason, run.error)
+
+    started = time.perf_counter()
+    writes = to_apply.writes
+    progress("write", 0, len(writes))
+    try:
+        run.counts["batchWriteCalls"] = packages.write(writes)
+    except StorageError as exc:
+        return _finish(run, runs, clock, plan, RunStatus.FAILED, "storage_error", str(exc))
+    finally:
+        run.timings_ms["write"] = _ms(started)
+    progress("write", len(writes), len(writes))
+    run.counts["written"] = len(writes)
+    return _finish(run, runs, clock, plan, status, run.reason, run.error)
+
+
+def _finish(
+    run: Run,
+    runs: RunStore,
+    clock: Clock,
+    plan: SyncPlan | None,
+    status: RunStatus,
+    reason: str | None,
+    error: str | None,
+) -> SyncOutcome:
+    run.status, run.reason, run.error = status, reason, error
+    run.finished_at = clock()
+    if not run.dry_run:
+        runs.save(run)
+    log = get_logger()
+    extra = {"run_id": run.run_id, "status": status.value, "reason": reason, "counts": run.counts}
+    if status in (RunStatus.FAILED, RunStatus.REFUSED):
+        log.warning("sync did not apply", extra={**extra, "error": error})
+    else:
+        log.info("sync finished", extra=extra)
+    return SyncOutcome(run=run, plan=plan)

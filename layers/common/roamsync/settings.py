@@ -1,0 +1,77 @@
+"""The one settings model. Nothing else in roamsync reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ROAMIFY_BASE_URL = "https://api.getroamify.com"
+
+
+class Settings(BaseSettings):
+    """Configuration read from environment variables (names are the field names, upper-cased)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    packages_table: str = "Packages"
+    my_packages_table: str = "MyPackages"
+    validation_cache_table: str = "ValidationCache"
+    runs_table: str = "Runs"
+    orders_table: str = "Orders"
+
+    roamify_base_url: str = DEFAULT_ROAMIFY_BASE_URL
+    roamify_api_key: SecretStr | None = None
+    roamify_api_key_secret: str | None = None
+    roamify_page_size: int = Field(default=50, ge=1, le=1000)
+    roamify_connect_timeout_seconds: float = Field(default=3.05, gt=0)
+    roamify_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    roamify_max_attempts: int = Field(default=4, ge=1, le=10)
+    roamify_backoff_base_seconds: float = Field(default=0.25, ge=0)
+    roamify_backoff_cap_seconds: float = Field(default=8.0, ge=0)
+
+    admin_token: SecretStr | None = None
+    admin_token_secret: str | None = None
+    client_token: SecretStr | None = None
+    client_token_secret: str | None = None
+
+    validation_cache_ttl_seconds: int = Field(default=3600, ge=0)
+    sync_max_deactivation_ratio: float = Field(default=0.2, ge=0, le=1)
+    fallback_max_price_increase: float = Field(default=0.10, ge=0)
+
+    # The function the sync API hands its work to (itself, in AWS); set by the template.
+    sync_function_name: str | None = None
+    schedule_rule_name: str | None = None
+
+    aws_region: str | None = None
+    aws_default_region: str | None = None
+    aws_endpoint_url: str | None = None
+    aws_endpoint_url_dynamodb: str | None = None
+    aws_endpoint_url_lambda: str | None = None
+
+    # Bounded retries for UnprocessedItems on BatchWriteItem before the run fails loudly.
+    dynamodb_batch_max_attempts: int = Field(default=8, ge=1, le=20)
+    dynamodb_batch_base_backoff_ms: int = Field(default=25, ge=0)
+
+    @property
+    def region(self) -> str:
+        return self.aws_region or self.aws_default_region or "us-east-1"
+
+    @property
+    def dynamodb_endpoint(self) -> str | None:
+        return self.aws_endpoint_url_dynamodb or self.aws_endpoint_url
+
+    @property
+    def lambda_endpoint(self) -> str | None:
+        return self.aws_endpoint_url_lambda or self.aws_endpoint_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Parse the environment once per process; `reset_settings()` drops the cached copy (tests, CLI)."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

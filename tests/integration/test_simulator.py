@@ -55,13 +55,17 @@ def listings_of(nodes: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(node["countrySlug"], package["packageId"]) for node in nodes for package in node["packages"]]
 
 
-def fetch_every_page(upstream: Upstream, page_size: int = PAGE_SIZE) -> list[list[tuple[str, str]]]:
+def fetch_every_page(upstream: Upstream, page_size: int = PAGE_SIZE) -> list[list[dict[str, Any]]]:
     """Page the way the client must: until a page holds fewer than page_size listings."""
-    pages: list[list[tuple[str, str]]] = []
-    while not pages or len(pages[-1]) == page_size:
-        pages.append(listings_of(upstream.page(len(pages) + 1, page_size)))
+    pages: list[list[dict[str, Any]]] = []
+    while not pages or len(listings_of(pages[-1])) == page_size:
+        pages.append(upstream.page(len(pages) + 1, page_size))
         assert len(pages) < 1000, "paging never ended"
     return pages
+
+
+def all_listings(upstream: Upstream) -> list[tuple[str, str]]:
+    return [listing for page in fetch_every_page(upstream) for listing in listings_of(page)]
 
 
 def order_body(package_id: str, reference_id: str | None = "ref-1") -> dict[str, Any]:
@@ -96,7 +100,7 @@ def test_paging_stops_on_a_short_page_and_lists_every_package_once(
     simulator: RoamifySimulator, upstream: Upstream
 ) -> None:
     # when
-    pages = fetch_every_page(upstream)
+    pages = [listings_of(page) for page in fetch_every_page(upstream)]
     # then
     listings = [listing for page in pages for listing in page]
     assert all(len(page) == PAGE_SIZE for page in pages[:-1]) and len(pages[-1]) < PAGE_SIZE
@@ -112,7 +116,7 @@ def test_page_after_an_exactly_full_last_page_is_empty(
     # when
     pages = fetch_every_page(upstream, page_size)
     # then
-    assert [len(page) for page in pages] == [page_size, 0]
+    assert [len(listings_of(page)) for page in pages] == [page_size, 0]
 
 
 def test_regional_package_is_listed_under_its_region_and_several_countries(
@@ -135,9 +139,9 @@ def test_regional_package_is_listed_under_its_region_and_several_countries(
 
 def test_unlimited_plans_report_the_max_safe_integer_as_data(upstream: Upstream) -> None:
     # when
-    nodes = [node for number in range(1, 20) for node in upstream.page(number, 50)]
+    pages = fetch_every_page(upstream)
     # then
-    unlimited = [p for node in nodes for p in node["packages"] if p["isUnlimited"]]
+    unlimited = [p for page in pages for node in page for p in node["packages"] if p["isUnlimited"]]
     assert unlimited
     assert all(p["dataAmount"] == UNLIMITED_DATA_AMOUNT for p in unlimited)
 
@@ -148,7 +152,7 @@ def test_removed_package_disappears_from_listing_and_from_the_package_filter(
     # given
     removed = simulator.remove_fraction(0.1, seed=3)
     # when
-    listed = {package_id for page in fetch_every_page(upstream) for _, package_id in page}
+    listed = {package_id for _, package_id in all_listings(upstream)}
     filtered = upstream.page(1, packageId=removed[0])
     # then
     assert listed.isdisjoint(removed)
@@ -183,9 +187,7 @@ def test_added_packages_are_new_and_listed(simulator: RoamifySimulator, upstream
     added = simulator.add_packages(5)
     # then
     assert len(added) == 5 and before.isdisjoint(added)
-    assert {package_id for page in fetch_every_page(upstream) for _, package_id in page} == before | set(
-        added
-    )
+    assert {package_id for _, package_id in all_listings(upstream)} == before | set(added)
 
 
 def test_injected_malformed_records_are_served_on_their_page(

@@ -1,0 +1,119 @@
+"""The Roamify client's retries, timeouts and error types, against a scripted session (no sockets)."""
+
+import pytest
+import requests
+
+from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
+from roamsync.domain.errors import (
+    RateLimited,
+    UpstreamAuthError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from tests.fakes.http import ScriptedSession, response
+
+
+def page(*ids: str, code: str = "SE") -> dict:
+    packages = [{"packageId": i, "package": i, "day": 7, "price": 1, "dataAmount": 1024, "dataUnit": "MB"} for i in ids]
+    return {"status": "success", "data": {"packages": [{"countryCode": code, "countryName": code, "packages": packages}]}}
+
+
+def client(session: ScriptedSession, attempts: int = 3) -> tuple[RoamifyClient, list[float]]:
+    sleeps: list[float] = []
+    c = RoamifyClient("https://roamify.test", "k3y", retry=RetryPolicy(attempts, 0.5, 4.0), session=session,
+                      sleep=sleeps.append, connect_timeout=1.5, read_timeout=4.0)
+    return c, sleeps
+
+
+def test_paging_stops_at_the_first_short_page():
+    session = ScriptedSession(response(200, page("a", "b")), response(200, page("c", "d")), response(200, page("e")))
+    c, _ = client(session)
+    pages = list(c.iter_catalog_pages(page_size=2))
+    assert [p.listings for p in pages] == [2, 2, 1]
+    assert [call[2]["params"] for call in session.calls] == [
+        {"page": 1, "pageSize": 2}, {"page": 2, "pageSize": 2}, {"page": 3, "pageSize": 2},
+    ]
+
+
+def test_every_call_carries_the_bearer_key_and_a_timeout():
+    session = ScriptedSession(response(200, page()))
+    c, _ = client(session)
+    list(c.iter_catalog_pages())
+    assert session.headers["Authorization"] == "Bearer k3y"
+    assert session.calls[0][2]["timeout"] == (1.5, 4.0)
+
+
+def test_a_5xx_on_a_get_is_retried_with_capped_full_jitter_backoff():
+    session = ScriptedSession(response(500, {"message": "x"}), response(503), response(200, page("a")))
+    c, sleeps = client(session)
+    assert [p.listings for p in c.iter_catalog_pages(page_size=50)] == [1]
+    assert len(sleeps) == 2
+    assert 0 <= sleeps[0] <= 0.5 and 0 <= sleeps[1] <= 1.0
+
+
+def test_a_get_that_keeps_failing_raises_after_the_allowed_attempts():
+    session = ScriptedSession(*(response(500) for _ in range(3)))
+    c, sleeps = client(session, attempts=3)
+    with pytest.raises(UpstreamUnavailable):
+        list(c.iter_catalog_pages())
+    assert len(session.calls) == 3 and len(sleeps) == 2
+
+
+def test_429_waits_for_retry_after():
+    session = ScriptedSession(response(429, {"message": "slow"}, {"Retry-After": "2"}), response(200, page()))
+    c, sleeps = client(session)
+    list(c.iter_catalog_pages())
+    assert sleeps == [2.0]
+
+
+def test_429_that_persists_surfaces_as_rate_limited():
+    session = ScriptedSession(*(response(429, headers={"Retry-After": "1"}) for _ in range(3)))
+    c, _ = client(session)
+    with pytest.raises(RateLimited):
+        list(c.iter_catalog_pages())
+
+
+def test_timeouts_are_retried_on_gets_then_typed():
+    session = ScriptedSession(requests.ReadTimeout(), requests.ConnectionError(), requests.ReadTimeout())
+    c, _ = client(session)
+    with pytest.raises(UpstreamTimeout):
+        list(c.iter_catalog_pages())
+    assert len(session.calls) == 3
+
+
+@pytest.mark.parametrize(("status", "error"), [(401, UpstreamAuthError), (403, UpstreamAuthError), (422, UpstreamRejected)])
+def test_client_errors_are_not_retried(status, error):
+    session = ScriptedSession(response(status, {"message": "no", "status": "failed"}))
+    c, sleeps = client(session)
+    with pytest.raises(error):
+        list(c.iter_catalog_pages())
+    assert len(session.calls) == 1 and sleeps == []
+
+
+def test_an_order_creation_is_never_retried_by_the_client():
+    session = ScriptedSession(response(500, {"message": "Unknown error", "status": "failed"}))
+    c, _ = client(session)
+    with pytest.raises(UpstreamUnavailable):
+        c.create_order("esim-x", 1, "ref-1")
+    assert len(session.calls) == 1
+
+
+def test_a_page_that_repeats_forever_is_detected():
+    session = ScriptedSession(response(200, page("a", "b")), response(200, page("a", "b")))
+    c, _ = client(session)
+    with pytest.raises(UpstreamUnavailable, match="twice"):
+        list(c.iter_catalog_pages(page_size=2))
+
+
+def test_a_response_without_the_packages_list_is_an_upstream_failure():
+    session = ScriptedSession(*(response(200, {"status": "success"}) for _ in range(3)))
+    c, _ = client(session)
+    with pytest.raises(UpstreamUnavailable):
+        list(c.iter_catalog_pages())
+
+
+def test_health_is_false_instead_of_raising():
+    session = ScriptedSession(requests.ConnectTimeout())
+    c, _ = client(session)
+    assert c.healthy() is False

@@ -28,7 +28,11 @@ BEARER = "bearer "
 def bearer_token(headers: dict[str, str] | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header (any header case), else None."""
     for name, value in (headers or {}).items():
-        if name.lower() == "authorization" and isinstance(value, str) and value[: len(BEARER)].lower() == BEARER:
+        if (
+            name.lower() == "authorization"
+            and isinstance(value, str)
+            and value[: len(BEARER)].lower() == BEARER
+        ):
             token = value[len(BEARER) :].strip()
             return token or None
     return None
@@ -51,7 +55,7 @@ def authorize(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
     token = bearer_token(request.headers)
     if token is None:
-        raise PermissionError("Unauthorized")  # noqa: EM101 - API Gateway maps this to 401
+        raise PermissionError("Unauthorized")  # API Gateway maps this to 401
     arn = request.parsed_arn
     role = role_of(token, settings)
     policy = APIGatewayAuthorizerResponse(
@@ -76,4 +80,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         return authorize(event, get_settings())
     except PermissionError:
-        raise Exception("Unauthorized") from None  # noqa: TRY002 - the exact text API Gateway expects
+        raise Exception("Unauthorized") from None  # the exact text API Gateway expects

@@ -37,7 +37,9 @@ class SyncStarted(BaseModel):
     status: str
 
 
-def sync_now(container: Container, trigger: Trigger, *, dry_run: bool, force: bool, run: Run | None = None) -> SyncOutcome:
+def sync_now(
+    container: Container, trigger: Trigger, *, dry_run: bool, force: bool, run: Run | None = None
+) -> SyncOutcome:
     """Run one sync in this invocation with the container's adapters, and publish its counts."""
     settings = container.settings
     outcome = run_sync(
@@ -76,13 +78,17 @@ def start_sync(body: Annotated[SyncRequest | None, Body()] = None) -> Response[s
     run = new_sync_run(container.clock, Trigger.API, force=request.force)
     container.runs.save(run)
     try:
-        container.sync_invoker.invoke_async({"task": WORKER_TASK, "runId": run.run_id, "force": request.force})
+        container.sync_invoker.invoke_async(
+            {"task": WORKER_TASK, "runId": run.run_id, "force": request.force}
+        )
     except Exception as exc:
         run.status, run.reason, run.error = RunStatus.FAILED, "invoke_failed", str(exc)
         run.finished_at = container.clock()
         container.runs.save(run)
         get_logger().exception("could not start the sync worker", extra={"run_id": run.run_id})
-        return error_response(503, "sync_not_started", "the sync could not be started; try again", runId=run.run_id)
+        return error_response(
+            503, "sync_not_started", "the sync could not be started; try again", runId=run.run_id
+        )
     return json_response(202, SyncStarted(runId=run.run_id, status=run.status.value).model_dump())
 
 

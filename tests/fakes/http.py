@@ -11,7 +11,9 @@ import requests
 Reply = requests.Response | Exception | Callable[[str, str, dict[str, Any]], requests.Response]
 
 
-def response(status: int, body: Any = None, headers: dict[str, str] | None = None, *, method="GET", url="https://x/") -> requests.Response:
+def response(
+    status: int, body: Any = None, headers: dict[str, str] | None = None, *, method="GET", url="https://x/"
+) -> requests.Response:
     resp = requests.Response()
     resp.status_code = status
     resp._content = json.dumps(body).encode() if body is not None else b""

@@ -7,7 +7,7 @@ import pytest
 from roamsync.domain.packages import UNLIMITED_SENTINEL, normalise_nodes, package_uuid
 
 
-def node(code="SE", name="Sweden", region="Europe", geography="local", signals=None, packages=()):
+def node(code="SE", name="Sweden", region="Europe", geography="local", *, signals=None, packages=()):
     return {
         "countryCode": code,
         "countryName": name,
@@ -72,10 +72,19 @@ def test_throttle_is_normalised_to_kbps_and_megabytes():
         isUnlimited=True,
         dataAmount=UNLIMITED_SENTINEL,
         withThrottle=True,
-        throttle={"throttleSpeed": 1, "throttleSpeedUnit": "Mbps", "throttleThreshold": 3, "throttleThresholdUnit": "GB"},
+        throttle={
+            "throttleSpeed": 1,
+            "throttleSpeedUnit": "Mbps",
+            "throttleThreshold": 3,
+            "throttleThresholdUnit": "GB",
+        },
     )
     package = normalise_nodes([node(packages=[raw])]).packages["esim-se-30d-10gb"]
-    assert (package.throttled, package.throttle_speed_kbps, package.throttle_threshold_mb) == (True, 1000, 3072)
+    assert (package.throttled, package.throttle_speed_kbps, package.throttle_threshold_mb) == (
+        True,
+        1000,
+        3072,
+    )
 
 
 def test_a_package_under_several_country_nodes_is_one_package_covering_their_union():
@@ -83,7 +92,13 @@ def test_a_package_under_several_country_nodes_is_one_package_covering_their_uni
     nodes = [
         node("SE", "Sweden", packages=[regional]),
         node("DE", "Germany", packages=[regional]),
-        node("EU", "Europe", geography="regional", signals=[{"code": "FR"}, {"code": "SE"}], packages=[regional]),
+        node(
+            "EU",
+            "Europe",
+            geography="regional",
+            signals=[{"code": "FR"}, {"code": "SE"}],
+            packages=[regional],
+        ),
     ]
     catalog = normalise_nodes(nodes)
     assert list(catalog.packages) == ["esim-europe-30d-5gb"]
@@ -92,8 +107,14 @@ def test_a_package_under_several_country_nodes_is_one_package_covering_their_uni
 
 def test_a_regional_node_code_is_not_taken_as_a_country():
     # "AF" named "Africa Adventure" is a region, not Afghanistan: only its signals count.
-    africa = node("AF", "Africa Adventure", region="Africa", geography="regional",
-                  signals=[{"code": "KE"}, {"code": "TZ"}], packages=[record("esim-africa")])
+    africa = node(
+        "AF",
+        "Africa Adventure",
+        region="Africa",
+        geography="regional",
+        signals=[{"code": "KE"}, {"code": "TZ"}],
+        packages=[record("esim-africa")],
+    )
     assert normalise_nodes([africa]).packages["esim-africa"].coverage == ("KE", "TZ")
 
 
@@ -122,7 +143,9 @@ def test_an_unreadable_record_with_an_id_is_remembered_so_it_is_not_deactivated(
 
 
 def test_a_broken_country_node_skips_its_records_without_crashing():
-    catalog = normalise_nodes([{"countryCode": None, "packages": [record("a"), record("b")]}, node(packages=[record("c")])])
+    catalog = normalise_nodes(
+        [{"countryCode": None, "packages": [record("a"), record("b")]}, node(packages=[record("c")])]
+    )
     assert list(catalog.packages) == ["c"]
     assert catalog.skipped == 2
     assert catalog.unreadable_ids == {"a", "b"}

@@ -15,24 +15,41 @@ from tests.fakes.http import ScriptedSession, response
 
 
 def page(*ids: str, code: str = "SE") -> dict:
-    packages = [{"packageId": i, "package": i, "day": 7, "price": 1, "dataAmount": 1024, "dataUnit": "MB"} for i in ids]
-    return {"status": "success", "data": {"packages": [{"countryCode": code, "countryName": code, "packages": packages}]}}
+    packages = [
+        {"packageId": i, "package": i, "day": 7, "price": 1, "dataAmount": 1024, "dataUnit": "MB"}
+        for i in ids
+    ]
+    return {
+        "status": "success",
+        "data": {"packages": [{"countryCode": code, "countryName": code, "packages": packages}]},
+    }
 
 
 def client(session: ScriptedSession, attempts: int = 3) -> tuple[RoamifyClient, list[float]]:
     sleeps: list[float] = []
-    c = RoamifyClient("https://roamify.test", "k3y", retry=RetryPolicy(attempts, 0.5, 4.0), session=session,
-                      sleep=sleeps.append, connect_timeout=1.5, read_timeout=4.0)
+    c = RoamifyClient(
+        "https://roamify.test",
+        "k3y",
+        retry=RetryPolicy(attempts, 0.5, 4.0),
+        session=session,
+        sleep=sleeps.append,
+        connect_timeout=1.5,
+        read_timeout=4.0,
+    )
     return c, sleeps
 
 
 def test_paging_stops_at_the_first_short_page():
-    session = ScriptedSession(response(200, page("a", "b")), response(200, page("c", "d")), response(200, page("e")))
+    session = ScriptedSession(
+        response(200, page("a", "b")), response(200, page("c", "d")), response(200, page("e"))
+    )
     c, _ = client(session)
     pages = list(c.iter_catalog_pages(page_size=2))
     assert [p.listings for p in pages] == [2, 2, 1]
     assert [call[2]["params"] for call in session.calls] == [
-        {"page": 1, "pageSize": 2}, {"page": 2, "pageSize": 2}, {"page": 3, "pageSize": 2},
+        {"page": 1, "pageSize": 2},
+        {"page": 2, "pageSize": 2},
+        {"page": 3, "pageSize": 2},
     ]
 
 
@@ -82,7 +99,9 @@ def test_timeouts_are_retried_on_gets_then_typed():
     assert len(session.calls) == 3
 
 
-@pytest.mark.parametrize(("status", "error"), [(401, UpstreamAuthError), (403, UpstreamAuthError), (422, UpstreamRejected)])
+@pytest.mark.parametrize(
+    ("status", "error"), [(401, UpstreamAuthError), (403, UpstreamAuthError), (422, UpstreamRejected)]
+)
 def test_client_errors_are_not_retried(status, error):
     session = ScriptedSession(response(status, {"message": "no", "status": "failed"}))
     c, sleeps = client(session)

@@ -52,7 +52,9 @@ def test_an_unchanged_snapshot_plans_no_writes():
 
 def test_new_and_changed_packages_are_written_and_first_seen_is_kept():
     a, b = pkg("a"), pkg("b")
-    plan = plan_sync(snapshot(a, pkg("b", "12.00"), pkg("c")), stored(a, b), now=NOW, max_deactivation_ratio=0.2)
+    plan = plan_sync(
+        snapshot(a, pkg("b", "12.00"), pkg("c")), stored(a, b), now=NOW, max_deactivation_ratio=0.2
+    )
     assert [p.reseller_id for p in plan.inserts] == ["c"]
     assert [p.reseller_id for p in plan.updates] == ["b"]
     assert plan.updates[0].first_seen_at == EARLIER
@@ -63,18 +65,24 @@ def test_new_and_changed_packages_are_written_and_first_seen_is_kept():
 def test_a_package_missing_upstream_is_deactivated_not_deleted():
     packages = [pkg(str(i)) for i in range(10)]
     plan = plan_sync(snapshot(*packages[1:]), stored(*packages), now=NOW, max_deactivation_ratio=0.2)
-    assert [(p.reseller_id, p.status, p.deactivated_at) for p in plan.deactivations] == [("0", "inactive", NOW)]
+    assert [(p.reseller_id, p.status, p.deactivated_at) for p in plan.deactivations] == [
+        ("0", "inactive", NOW)
+    ]
     assert plan.refusal is None
 
 
 def test_an_inactive_package_that_comes_back_is_reactivated():
     back = pkg("a", status="inactive")
     plan = plan_sync(snapshot(pkg("a")), stored(back), now=NOW, max_deactivation_ratio=0.2)
-    assert [(p.reseller_id, p.status, p.deactivated_at) for p in plan.reactivations] == [("a", "active", None)]
+    assert [(p.reseller_id, p.status, p.deactivated_at) for p in plan.reactivations] == [
+        ("a", "active", None)
+    ]
 
 
 def test_an_already_inactive_package_still_missing_is_not_written_again():
-    plan = plan_sync(snapshot(pkg("b")), stored(pkg("a", status="inactive"), pkg("b")), now=NOW, max_deactivation_ratio=0.2)
+    plan = plan_sync(
+        snapshot(pkg("b")), stored(pkg("a", status="inactive"), pkg("b")), now=NOW, max_deactivation_ratio=0.2
+    )
     assert plan.writes == []
 
 
@@ -98,21 +106,35 @@ def test_an_empty_snapshot_is_refused():
 
 
 def test_an_incomplete_snapshot_is_refused_and_without_deactivations_when_forced():
-    plan = plan_sync(snapshot(pkg("b"), pkg("c")), stored(pkg("a"), pkg("b")), now=NOW, max_deactivation_ratio=1.0,
-                     complete=False)
+    plan = plan_sync(
+        snapshot(pkg("b"), pkg("c")),
+        stored(pkg("a"), pkg("b")),
+        now=NOW,
+        max_deactivation_ratio=1.0,
+        complete=False,
+    )
     assert plan.refusal is RefusalReason.INCOMPLETE_SNAPSHOT
     forced = plan.without_deactivations()
     assert [p.reseller_id for p in forced.writes] == ["c"]
 
 
 def test_an_unreadable_record_does_not_deactivate_its_package():
-    plan = plan_sync(snapshot(pkg("b"), unreadable={"a"}), stored(pkg("a"), pkg("b")), now=NOW,
-                     max_deactivation_ratio=0.2)
+    plan = plan_sync(
+        snapshot(pkg("b"), unreadable={"a"}), stored(pkg("a"), pkg("b")), now=NOW, max_deactivation_ratio=0.2
+    )
     assert plan.deactivations == []
 
 
 def test_counts_name_every_outcome():
-    plan = plan_sync(snapshot(pkg("a"), pkg("c")), stored(pkg("a"), pkg("b")), now=NOW, max_deactivation_ratio=1.0)
+    plan = plan_sync(
+        snapshot(pkg("a"), pkg("c")), stored(pkg("a"), pkg("b")), now=NOW, max_deactivation_ratio=1.0
+    )
     assert plan.counts() == {
-        "fetched": 2, "inserted": 1, "updated": 0, "unchanged": 1, "deactivated": 1, "reactivated": 0, "skipped": 0,
+        "fetched": 2,
+        "inserted": 1,
+        "updated": 0,
+        "unchanged": 1,
+        "deactivated": 1,
+        "reactivated": 0,
+        "skipped": 0,
     }

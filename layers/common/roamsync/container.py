@@ -63,7 +63,9 @@ class Container:
             key,
             connect_timeout=s.roamify_connect_timeout_seconds,
             read_timeout=s.roamify_read_timeout_seconds,
-            retry=RetryPolicy(s.roamify_max_attempts, s.roamify_backoff_base_seconds, s.roamify_backoff_cap_seconds),
+            retry=RetryPolicy(
+                s.roamify_max_attempts, s.roamify_backoff_base_seconds, s.roamify_backoff_cap_seconds
+            ),
         )
 
     @cached_property

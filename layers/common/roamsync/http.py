@@ -64,7 +64,9 @@ def new_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(UpstreamError)
     def _upstream(exc: UpstreamError) -> Response[str]:
-        get_logger().warning("upstream failure", extra={"error_kind": type(exc).__name__, "status": exc.status})
+        get_logger().warning(
+            "upstream failure", extra={"error_kind": type(exc).__name__, "status": exc.status}
+        )
         return error_response(503, "upstream_unavailable", "Roamify is not answering; try again shortly")
 
     @app.exception_handler(RoamsyncError)

@@ -77,7 +77,9 @@ def item_to_package(item: PackageItem) -> Package:
         with_hotspot=bool(item.with_hotspot),
         throttled=bool(item.throttled),
         throttle_speed_kbps=int(item.throttle_speed_kbps) if item.throttle_speed_kbps is not None else None,
-        throttle_threshold_mb=int(item.throttle_threshold_mb) if item.throttle_threshold_mb is not None else None,
+        throttle_threshold_mb=int(item.throttle_threshold_mb)
+        if item.throttle_threshold_mb is not None
+        else None,
         content_hash=item.content_hash,
         status=cast(Any, item.status),
         first_seen_at=_aware(item.first_seen_at),

@@ -16,7 +16,6 @@ from typing import Any
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from roamsync.domain.packages import CatalogPage
 from roamsync.domain.errors import (
     RateLimited,
     UpstreamAuthError,
@@ -26,6 +25,7 @@ from roamsync.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from roamsync.domain.packages import CatalogPage
 from roamsync.observability import get_logger
 
 PACKAGES_PATH = "/api/esim/packages"
@@ -209,7 +209,9 @@ class RoamifyClient:
         body = {"items": [{"packageId": package_id, "quantity": quantity}], "referenceId": reference_id}
         return _order_data(self._send("POST", ORDER_PATH, body=body, timeout=timeout))
 
-    def find_order(self, *, reference_id: str | None = None, order_id: str | None = None) -> dict[str, Any] | None:
+    def find_order(
+        self, *, reference_id: str | None = None, order_id: str | None = None
+    ) -> dict[str, Any] | None:
         """`GET /api/esim/order` by referenceId or orderId; None when Roamify has no such order."""
         params = {"referenceId": reference_id} if reference_id else {"orderId": order_id}
         try:

@@ -35,7 +35,9 @@ SPEED_UNIT_TO_KBPS: Mapping[str, Decimal] = {
 Geography = Literal["local", "regional", "global"]
 PackageStatus = Literal["active", "inactive"]
 ResellerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-CountryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=8)]
+CountryCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=8)
+]
 
 
 def package_uuid(reseller_id: str) -> str:
@@ -269,7 +271,9 @@ def normalise_record(raw: Any, node: RawCountry) -> Package:
         with_call=record.withCall,
         with_hotspot=record.withHotspot,
         throttled=throttled,
-        throttle_speed_kbps=_to_kbps(throttle.throttleSpeed, throttle.throttleSpeedUnit) if throttled else None,
+        throttle_speed_kbps=_to_kbps(throttle.throttleSpeed, throttle.throttleSpeedUnit)
+        if throttled
+        else None,
         throttle_threshold_mb=threshold_mb,
     )
     return package.with_hash()
@@ -316,7 +320,9 @@ def normalise_nodes(nodes: Iterable[Any], catalog: NormalisedCatalog | None = No
                 catalog.packages[package.reseller_id] = package
             elif not set(package.coverage) <= set(seen.coverage):
                 merged = tuple(sorted(set(seen.coverage) | set(package.coverage)))
-                catalog.packages[package.reseller_id] = seen.model_copy(update={"coverage": merged}).with_hash()
+                catalog.packages[package.reseller_id] = seen.model_copy(
+                    update={"coverage": merged}
+                ).with_hash()
     # A packageId readable under one node is not unreadable because another listing was broken.
     catalog.unreadable_ids -= catalog.packages.keys()
     return catalog

@@ -67,82 +67,111 @@ def run_sync(
     run.dry_run, run.forced = dry_run, force
     if not dry_run:
         runs.save(run)
-    log = get_logger()
-    log.info("sync started", extra={"run_id": run.run_id, "trigger": run.trigger.value, "force": force})
+    get_logger().info(
+        "sync started", extra={"run_id": run.run_id, "trigger": run.trigger.value, "force": force}
+    )
 
-    catalog = NormalisedCatalog()
-    failure: UpstreamError | None = None
-    failed_page: int | None = None
-    started = time.perf_counter()
-    pages = 0
-    try:
-        for page in source.iter_catalog_pages(page_size=page_size):
-            pages = page.number
-            normalise_nodes(page.nodes, catalog)
-            progress("fetch", len(catalog.packages) + catalog.skipped, None)
-    except UpstreamError as exc:
-        failure, failed_page = exc, pages + 1
-    run.timings_ms["fetch"] = _ms(started)
-    run.counts["pages"] = pages
-
-    if isinstance(failure, UpstreamAuthError):
-        return _finish(run, runs, clock, None, RunStatus.FAILED, "upstream_auth", str(failure))
+    snapshot = _fetch(source, page_size, progress, run)
+    if isinstance(snapshot.failure, UpstreamAuthError):
+        return _finish(
+            run, runs, clock, status=RunStatus.FAILED, reason="upstream_auth", error=str(snapshot.failure)
+        )
 
     started = time.perf_counter()
     try:
         existing = packages.load_all()
     except StorageError as exc:
-        return _finish(run, runs, clock, None, RunStatus.FAILED, "storage_error", str(exc))
+        return _finish(run, runs, clock, status=RunStatus.FAILED, reason="storage_error", error=str(exc))
     plan = plan_sync(
-        catalog,
+        snapshot.catalog,
         existing,
         now=clock(),
         max_deactivation_ratio=max_deactivation_ratio,
-        complete=failure is None,
+        complete=snapshot.failure is None,
     )
     run.timings_ms["diff"] = _ms(started)
     run.counts.update(plan.counts())
-    if catalog.skip_reasons:
-        run.details["skipReasons"] = dict(catalog.skip_reasons)
+    if snapshot.catalog.skip_reasons:
+        run.details["skipReasons"] = dict(snapshot.catalog.skip_reasons)
 
-    to_apply = plan
-    status = RunStatus.SUCCEEDED
-    if plan.refusal is RefusalReason.INCOMPLETE_SNAPSHOT:
-        reason = f"page {failed_page} failed: {failure}"
-        if not force:
-            return _finish(run, runs, clock, plan, RunStatus.FAILED, plan.refusal.value, reason)
-        # Forced: keep what the pages we did read say, but deactivate nothing from a partial view.
-        to_apply, status = plan.without_deactivations(), RunStatus.PARTIAL
-        run.reason, run.error = plan.refusal.value, reason
-        run.counts["deactivated"] = 0
-    elif plan.refusal is not None:
-        if not force:
-            return _finish(run, runs, clock, plan, RunStatus.REFUSED, plan.refusal.value, plan.refusal_detail)
-        run.reason = f"forced_over_{plan.refusal.value}"
-        run.details["forcedOver"] = plan.refusal_detail
-
+    decision = _decide(plan, snapshot, force, run)
+    if decision.stop is not None:
+        status, reason, error = decision.stop
+        return _finish(run, runs, clock, plan, status=status, reason=reason, error=error)
     if dry_run:
-        return _finish(run, runs, clock, plan, RunStatus.DRY_RUN, run.reason, run.error)
+        return _finish(run, runs, clock, plan, status=RunStatus.DRY_RUN, reason=run.reason, error=run.error)
 
     started = time.perf_counter()
-    writes = to_apply.writes
+    writes = decision.apply.writes
     progress("write", 0, len(writes))
     try:
         run.counts["batchWriteCalls"] = packages.write(writes)
     except StorageError as exc:
-        return _finish(run, runs, clock, plan, RunStatus.FAILED, "storage_error", str(exc))
+        return _finish(
+            run, runs, clock, plan, status=RunStatus.FAILED, reason="storage_error", error=str(exc)
+        )
     finally:
         run.timings_ms["write"] = _ms(started)
     progress("write", len(writes), len(writes))
     run.counts["written"] = len(writes)
-    return _finish(run, runs, clock, plan, status, run.reason, run.error)
+    return _finish(run, runs, clock, plan, status=decision.status, reason=run.reason, error=run.error)
+
+
+@dataclass
+class _Snapshot:
+    catalog: NormalisedCatalog
+    failure: UpstreamError | None = None
+    failed_page: int | None = None
+
+
+def _fetch(source: CatalogSource, page_size: int, progress: Progress, run: Run) -> _Snapshot:
+    """Read pages until the last one or the first that fails; what was read stays usable."""
+    snapshot = _Snapshot(NormalisedCatalog())
+    started = time.perf_counter()
+    pages = 0
+    try:
+        for page in source.iter_catalog_pages(page_size=page_size):
+            pages = page.number
+            normalise_nodes(page.nodes, snapshot.catalog)
+            progress("fetch", len(snapshot.catalog.packages) + snapshot.catalog.skipped, None)
+    except UpstreamError as exc:
+        snapshot.failure, snapshot.failed_page = exc, pages + 1
+    run.timings_ms["fetch"] = _ms(started)
+    run.counts["pages"] = pages
+    return snapshot
+
+
+@dataclass
+class _Decision:
+    apply: SyncPlan
+    status: RunStatus = RunStatus.SUCCEEDED
+    stop: tuple[RunStatus, str, str] | None = None  # (status, reason, error) when nothing is applied
+
+
+def _decide(plan: SyncPlan, snapshot: _Snapshot, force: bool, run: Run) -> _Decision:
+    """Apply the safety rules: refuse, or (forced) say what is applied anyway."""
+    if plan.refusal is RefusalReason.INCOMPLETE_SNAPSHOT:
+        error = f"page {snapshot.failed_page} failed: {snapshot.failure}"
+        if not force:
+            return _Decision(plan, stop=(RunStatus.FAILED, plan.refusal.value, error))
+        # Forced: keep what the pages we did read say, but deactivate nothing from a partial view.
+        run.reason, run.error = plan.refusal.value, error
+        run.counts["deactivated"] = 0
+        return _Decision(plan.without_deactivations(), status=RunStatus.PARTIAL)
+    if plan.refusal is not None:
+        if not force:
+            return _Decision(plan, stop=(RunStatus.REFUSED, plan.refusal.value, plan.refusal_detail))
+        run.reason = f"forced_over_{plan.refusal.value}"
+        run.details["forcedOver"] = plan.refusal_detail
+    return _Decision(plan)
 
 
 def _finish(
     run: Run,
     runs: RunStore,
     clock: Clock,
-    plan: SyncPlan | None,
+    plan: SyncPlan | None = None,
+    *,
     status: RunStatus,
     reason: str | None,
     error: str | None,

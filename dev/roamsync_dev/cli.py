@@ -1,0 +1,184 @@
+"""`roamsync`: the operator's command line. Runs the same service code as the Lambda handlers,
+against the local stack or real AWS (whatever the environment's settings point at)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from roamsync.container import Container, get_container, set_container
+from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
+from roamsync.settings import reset_settings
+
+# Exit codes a script can branch on.
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+EXIT_PARTIAL = 3
+
+STATE_FILE = Path(".local") / "stack.json"
+
+
+def _emit(payload: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(payload, indent=2, default=str) if as_json else text)
+
+
+def _exit_code(run: Run) -> int:
+    return {
+        RunStatus.FAILED: EXIT_FAILED,
+        RunStatus.REFUSED: EXIT_REFUSED,
+        RunStatus.PARTIAL: EXIT_PARTIAL,
+    }.get(run.status, 0)
+
+
+def _describe_run(summary: dict[str, Any]) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items())
+    lines = [
+        f"{summary['kind']} run {summary['runId']}: {summary['status']}"
+        + (f" ({summary['durationMs']} ms)" if summary.get("durationMs") is not None else ""),
+        f"  trigger {summary['trigger']}, started {summary['startedAt']}",
+    ]
+    if counts:
+        lines.append(f"  {counts}")
+    if summary.get("reason") or summary.get("error"):
+        lines.append(f"  reason: {summary.get('reason')}: {summary.get('error') or ''}".rstrip(": "))
+    return "\n".join(lines)
+
+
+class _TerminalProgress:
+    """Progress on stderr when it is a terminal; silent otherwise (logs, pipes, --json)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        text = f"{stage}: {done}" + (f"/{total}" if total else " packages")
+        click.echo(f"\r{text:<40}", nl=False, err=True)
+        if total is not None and done >= total:
+            click.echo("", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--local",
+    "use_local",
+    is_flag=True,
+    help=f"Use the running local stack's endpoints and tokens (read from {STATE_FILE}).",
+)
+def main(use_local: bool) -> None:
+    """roamsync: keep the shop's package catalog in step with Roamify.
+
+    Settings come from the environment (DESIGN §5): table names, ROAMIFY_BASE_URL,
+    ROAMIFY_API_KEY, AWS_ENDPOINT_URL_DYNAMODB and the rest.
+    """
+    if use_local:
+        if not STATE_FILE.exists():
+            raise click.ClickException(f"no local stack state at {STATE_FILE}: start one with `make run`")
+        os.environ.update(json.loads(STATE_FILE.read_text())["env"])
+        reset_settings()
+        set_container(None)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Compute the plan and write nothing.")
+@click.option("--force", is_flag=True, help="Apply even when the safety rules would refuse.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def sync(dry_run: bool, force: bool, as_json: bool) -> None:
+    """Sync the catalog from Roamify now, in this process.
+
+    Exit status: 0 applied (or dry run), 1 failed, 2 refused by the safety rules, 3 partial.
+    """
+    from roamsync.services.sync import run_sync
+
+    container = get_container()
+    s = container.settings
+    outcome = run_sync(
+        source=container.roamify,
+        packages=container.packages,
+        runs=container.runs,
+        clock=container.clock,
+        max_deactivation_ratio=s.sync_max_deactivation_ratio,
+        page_size=s.roamify_page_size,
+        trigger=Trigger.CLI,
+        dry_run=dry_run,
+        force=force,
+        progress=_TerminalProgress(sys.stderr.isatty() and not as_json),
+    )
+    body = outcome.preview() if dry_run else outcome.run.summary()
+    text = _describe_run(body)
+    if dry_run and body.get("samples"):
+        text += "\n  samples: " + json.dumps(body["samples"])
+    _emit(body, as_json, text)
+    sys.exit(_exit_code(outcome.run))
+
+
+@main.command()
+@click.option("--limit", default=5, show_default=True, help="Runs to show.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(limit: int, as_json: bool) -> None:
+    """The latest sync runs, newest first."""
+    container: Container = get_container()
+    runs = [r.summary() for r in container.runs.latest(RunKind.SYNC, limit=limit)]
+    text = "\n".join(_describe_run(r) for r in runs) or "no sync has run yet"
+    _emit({"syncRuns": runs}, as_json, text)
+
+
+@main.command()
+@click.argument("function")
+@click.option(
+    "-e",
+    "--event",
+    "event_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Event JSON file (see events/).",
+)
+def invoke(function: str, event_file: Path) -> None:
+    """Run FUNCTION (a template logical id, e.g. SyncFunction) in-process with an event, as
+    `sam local invoke` would, without Docker. Prints the handler's result as JSON."""
+    from roamsync_dev.lambda_runtime import invoke as run_handler
+    from roamsync_dev.template import functions, load_template
+
+    template = load_template()
+    if function not in functions(template):
+        names = ", ".join(sorted(functions(template)))
+        raise click.BadParameter(f"unknown function {function!r}; the template has: {names}")
+    try:
+        event = json.loads(event_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{event_file} is not JSON: {exc}") from None
+    result = run_handler(function, event, template)
+    click.echo(json.dumps(result, indent=2, default=str))
+
+
+@main.command()
+@click.option("--gateway-port", default=3000, show_default=True)
+@click.option("--dynamodb-port", default=4566, show_default=True)
+@click.option("--simulator-port", default=4010, show_default=True)
+@click.option("--catalog-size", default=500, show_default=True, help="Packages the simulator serves.")
+@click.option("--seed", default=7, show_default=True, help="Simulator catalog seed.")
+def local(gateway_port: int, dynamodb_port: int, simulator_port: int, catalog_size: int, seed: int) -> None:
+    """Run the whole application on this machine: DynamoDB (moto), the Roamify simulator and the
+    API gateway, until Ctrl-C. AWS_ENDPOINT_URL_DYNAMODB / ROAMIFY_BASE_URL, when set, are used
+    instead of the embedded ones."""
+    from roamsync_dev.local_stack import LocalStack
+
+    stack = LocalStack(
+        gateway_port=gateway_port,
+        dynamodb_port=dynamodb_port,
+        simulator_port=simulator_port,
+        catalog_size=catalog_size,
+        seed=seed,
+        state_file=STATE_FILE,
+    )
+    stack.run_forever()
+
+
+if __name__ == "__main__":
+    main()

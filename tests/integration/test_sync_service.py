@@ -1,0 +1,276 @@
+"""Catalog sync against moto's DynamoDB and the Roamify simulator: what lands in the tables."""
+
+from __future__ import annotations
+
+import math
+
+import boto3
+import pytest
+
+from roamsync.adapters.dynamo import PackageRepository, RunRepository
+from roamsync.container import Container
+from roamsync.domain.packages import package_uuid
+from roamsync.domain.runs import RunKind, RunStatus, Trigger
+from roamsync.services.sync import SyncOutcome, run_sync
+from tests.conftest import REGION, TABLE_NAMES
+from tests.fakes.dynamo import CountingBatchSend
+
+
+def sync(container: Container, repo: PackageRepository | None = None, **kwargs) -> SyncOutcome:
+    return run_sync(
+        source=container.roamify,
+        packages=repo or container.packages,
+        runs=container.runs,
+        clock=container.clock,
+        max_deactivation_ratio=container.settings.sync_max_deactivation_ratio,
+        page_size=50,
+        trigger=Trigger.CLI,
+        **kwargs,
+    )
+
+
+def counting_repo(container: Container, **inject) -> tuple[PackageRepository, CountingBatchSend]:
+    base = container.packages
+    counter = CountingBatchSend(base.default_send, base.table_name, **inject)
+    return PackageRepository(send=counter, max_attempts=5, base_backoff_ms=1), counter
+
+
+def table_items() -> list[dict]:
+    client = boto3.client("dynamodb", region_name=REGION)
+    items: list[dict] = []
+    kwargs: dict = {"TableName": TABLE_NAMES["PackagesTable"]}
+    while True:
+        page = client.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def by_id(items: list[dict]) -> dict[str, dict]:
+    return {i["reseller_id"]["S"]: i for i in items}
+
+
+def test_first_sync_writes_every_package_once_in_batches_of_25(container, simulator):
+    repo, counter = counting_repo(container)
+    n = len(simulator.package_ids())
+
+    outcome = sync(container, repo)
+
+    items = table_items()
+    assert outcome.run.status is RunStatus.SUCCEEDED
+    assert len(items) == n
+    assert {i["reseller_id"]["S"] for i in items} == set(simulator.package_ids())
+    assert all(i["id"]["S"] == package_uuid(i["reseller_id"]["S"]) for i in items)
+    assert counter.calls == math.ceil(n / 25)
+    assert counter.items_sent == n
+    assert outcome.run.counts["inserted"] == n
+
+
+def test_ids_are_stable_across_runs(container, simulator):
+    sync(container)
+    first = {k: v["id"]["S"] for k, v in by_id(table_items()).items()}
+    simulator.change_prices(simulator.package_ids()[:10], delta=2.0)
+    sync(container)
+    second = {k: v["id"]["S"] for k, v in by_id(table_items()).items()}
+    assert first == second
+
+
+def test_a_no_op_resync_writes_zero_package_items(container):
+    sync(container)
+    repo, counter = counting_repo(container)
+
+    outcome = sync(container, repo)
+
+    assert counter.items_sent == 0 and counter.calls == 0
+    assert outcome.run.counts["unchanged"] == outcome.run.counts["fetched"]
+    assert outcome.run.status is RunStatus.SUCCEEDED
+
+
+def test_changing_k_packages_writes_exactly_k(container, simulator):
+    sync(container)
+    changed = simulator.package_ids()[:7]
+    simulator.change_prices(changed, delta=1.5)
+    repo, counter = counting_repo(container)
+
+    outcome = sync(container, repo)
+
+    assert counter.items_sent == 7
+    assert outcome.run.counts["updated"] == 7
+    stored = by_id(table_items())
+    before = {pid: float(simulator.get_package(pid)["price"]) for pid in changed}
+    assert all(float(stored[pid]["price"]["N"]) == pytest.approx(before[pid]) for pid in changed)
+
+
+def test_packages_removed_upstream_are_deactivated_and_kept(container, simulator):
+    sync(container)
+    removed = simulator.remove_fraction(0.05, seed=3)
+
+    outcome = sync(container)
+
+    stored = by_id(table_items())
+    inactive = {k for k, v in stored.items() if v["status"]["S"] == "inactive"}
+    assert inactive == set(removed)
+    assert len(stored) == 200  # nothing deleted
+    assert all("deactivated_at" in stored[k] for k in removed)
+    assert outcome.run.counts["deactivated"] == len(removed)
+
+
+def test_packages_that_come_back_are_reactivated(container, simulator):
+    sync(container)
+    removed = simulator.remove_fraction(0.05, seed=3)
+    sync(container)
+    simulator.restore_packages(removed)
+
+    outcome = sync(container)
+
+    stored = by_id(table_items())
+    assert all(stored[k]["status"]["S"] == "active" for k in removed)
+    assert outcome.run.counts["reactivated"] == len(removed)
+
+
+def test_removing_60_percent_is_refused_and_changes_nothing(container, simulator):
+    sync(container)
+    before = table_items()
+    simulator.remove_fraction(0.6, seed=1)
+    repo, counter = counting_repo(container)
+
+    outcome = sync(container, repo)
+
+    assert outcome.run.status is RunStatus.REFUSED
+    assert outcome.run.reason == "deactivation_ratio_exceeded"
+    assert "would be deactivated" in (outcome.run.error or "")
+    assert counter.calls == 0
+    assert sorted(map(str, before)) == sorted(map(str, table_items()))
+    saved = container.runs.get(outcome.run.run_id)
+    assert saved is not None and saved.status is RunStatus.REFUSED
+
+
+def test_removing_60_percent_applies_when_forced(container, simulator):
+    sync(container)
+    removed = simulator.remove_fraction(0.6, seed=1)
+
+    outcome = sync(container, force=True)
+
+    assert outcome.run.status is RunStatus.SUCCEEDED
+    assert outcome.run.reason == "forced_over_deactivation_ratio_exceeded"
+    inactive = {k for k, v in by_id(table_items()).items() if v["status"]["S"] == "inactive"}
+    assert inactive == set(removed)
+
+
+def test_a_failed_page_changes_nothing_and_fails_the_run_with_the_reason(container, simulator):
+    sync(container)
+    simulator.remove_fraction(0.05, seed=2)
+    simulator.change_prices(simulator.package_ids()[:3])
+    before = table_items()
+    simulator.faults.fail_page = 3
+
+    outcome = sync(container)
+
+    assert outcome.run.status is RunStatus.FAILED
+    assert outcome.run.reason == "incomplete_snapshot"
+    assert "page 3" in (outcome.run.error or "")
+    assert sorted(map(str, before)) == sorted(map(str, table_items()))
+    assert container.runs.get(outcome.run.run_id).status is RunStatus.FAILED
+
+
+def test_a_forced_sync_over_a_failed_page_deactivates_nothing(container, simulator):
+    sync(container)
+    simulator.faults.fail_page = 2
+
+    outcome = sync(container, force=True)
+
+    assert outcome.run.status is RunStatus.PARTIAL
+    assert outcome.run.counts["deactivated"] == 0
+    assert all(v["status"]["S"] == "active" for v in table_items())
+
+
+def test_an_empty_snapshot_is_refused(container, simulator):
+    sync(container)
+    simulator.remove_packages(simulator.package_ids())
+
+    outcome = sync(container)
+
+    assert outcome.run.status is RunStatus.REFUSED
+    assert outcome.run.reason == "empty_snapshot"
+    assert all(v["status"]["S"] == "active" for v in table_items())
+
+
+def test_unprocessed_items_are_retried_until_written(container, simulator):
+    repo, counter = counting_repo(container, unprocessed_per_call=5, inject_calls=4)
+
+    outcome = sync(container, repo)
+
+    assert outcome.run.status is RunStatus.SUCCEEDED
+    assert counter.items_held_back == 20
+    assert counter.items_sent == 200
+    assert {i["reseller_id"]["S"] for i in table_items()} == set(simulator.package_ids())
+    assert counter.calls == math.ceil(200 / 25) + 4
+
+
+def test_unprocessed_items_that_never_clear_fail_the_run_loudly(container):
+    repo, counter = counting_repo(container, unprocessed_per_call=1, inject_calls=-1)
+
+    outcome = sync(container, repo)
+
+    assert outcome.run.status is RunStatus.FAILED
+    assert outcome.run.reason == "storage_error"
+    assert "unprocessed after 5 attempts" in (outcome.run.error or "")
+    assert counter.calls == 5  # the first batch, then its bounded retries
+
+
+def test_malformed_records_are_skipped_and_counted_and_the_rest_syncs(container, simulator):
+    from roamsync_dev.simulator import malformed_packages
+
+    bad = malformed_packages()
+    simulator.inject_raw_packages(1, bad)
+
+    outcome = sync(container)
+
+    assert outcome.run.status is RunStatus.SUCCEEDED
+    assert outcome.run.counts["skipped"] == len(bad)
+    assert len(table_items()) == 200
+    assert sum(outcome.run.details["skipReasons"].values()) == len(bad)
+
+
+def test_a_dry_run_computes_the_plan_and_writes_nothing(container, simulator):
+    repo, counter = counting_repo(container)
+
+    outcome = sync(container, repo, dry_run=True)
+
+    assert outcome.run.status is RunStatus.DRY_RUN
+    assert outcome.run.counts["inserted"] == 200
+    assert counter.calls == 0
+    assert table_items() == []
+    assert container.runs.latest(RunKind.SYNC) == []
+    assert len(outcome.preview()["samples"]["inserted"]) == 5
+
+
+def test_a_rotated_roamify_key_fails_the_run_without_touching_the_catalog(container, simulator):
+    sync(container)
+    simulator.api_key = "rotated"
+
+    outcome = sync(container)
+
+    assert outcome.run.status is RunStatus.FAILED
+    assert outcome.run.reason == "upstream_auth"
+    assert all(v["status"]["S"] == "active" for v in table_items())
+
+
+def test_every_applied_run_is_recorded_with_counts_and_timings(container):
+    outcome = sync(container)
+
+    saved = RunRepository().get(outcome.run.run_id)
+    assert saved is not None
+    assert saved.status is RunStatus.SUCCEEDED and saved.finished_at is not None
+    assert set(saved.counts) >= {
+        "fetched",
+        "inserted",
+        "updated",
+        "unchanged",
+        "deactivated",
+        "reactivated",
+        "skipped",
+    }
+    assert set(saved.timings_ms) == {"fetch", "diff", "write"}
+    assert container.runs.latest(RunKind.SYNC)[0].run_id == saved.run_id

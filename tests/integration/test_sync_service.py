@@ -222,7 +222,8 @@ def test_unprocessed_items_that_never_clear_fail_the_run_loudly(container):
 def test_malformed_records_are_skipped_and_counted_and_the_rest_syncs(container, simulator):
     from roamsync_dev.simulator import malformed_packages
 
-    bad = malformed_packages()
+    # Missing packageId, wrong types, a numeric id, and a data unit nobody defines.
+    bad = [{**r, "dataUnit": "parsecs"} if r.get("dataUnit") == "TB" else r for r in malformed_packages()]
     simulator.inject_raw_packages(1, bad)
 
     outcome = sync(container)

@@ -93,3 +93,34 @@ def container(aws: None, simulator) -> Iterator[Container]:
     finally:
         set_container(None)
         reset_settings()
+
+
+# Variables that would point a local stack at something other than its own servers and secrets.
+LOCAL_STACK_INPUTS = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "ROAMIFY_BASE_URL",
+    "ROAMIFY_API_KEY",
+    "ADMIN_TOKEN",
+    "CLIENT_TOKEN",
+)
+
+
+@pytest.fixture(scope="module")
+def local_stack():
+    """The local stack (embedded moto, a 120-package simulator, the gateway) on free loopback ports.
+
+    Module-scoped rather than session-scoped: moto keeps its state per process and the `aws`
+    fixture's mock_aws resets it, so a stack must not outlive the module that uses it.
+    """
+    from roamsync_dev.local_stack import LocalStack
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in LOCAL_STACK_INPUTS:
+            mp.delenv(name, raising=False)
+        stack = LocalStack(
+            dynamodb_port=0, simulator_port=0, gateway_port=0, catalog_size=120, access_log=False
+        )
+        with stack:
+            yield stack

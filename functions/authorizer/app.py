@@ -71,7 +71,7 @@ def authorize(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
         policy.deny_all_routes()
     else:
         for route in ROLE_ROUTES[role]:
-            policy.allow_route(http_method=HttpVerb.ALL, resource=route)
+            policy.allow_route(http_method=HttpVerb.ALL.value, resource=route)
     return policy.asdict()
 
 

@@ -34,7 +34,8 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 def _describe(errors: Any) -> str:
     parts = []
     for err in errors[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        # A JSON error's location ends in a character offset, which tells a caller nothing.
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body" and not isinstance(p, int)) or "body"
         msg = "malformed JSON" if err.get("type") == "json_invalid" else err.get("msg", "invalid")
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts) or "invalid request"

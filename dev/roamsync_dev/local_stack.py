@@ -1,0 +1,390 @@
+"""The local stack (DESIGN §7): DynamoDB, the Roamify simulator and the gateway on 127.0.0.1, no Docker.
+
+`LocalStack.start()`:
+1. DynamoDB: the endpoint in AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL when set, else an embedded
+   moto server (fresh: its in-process state is reset on start).
+2. Roamify: ROAMIFY_BASE_URL (+ ROAMIFY_API_KEY) when set, else the simulator.
+3. The process environment the handlers read (tables, endpoints, tokens, Powertools switches); the
+   previous values come back on `stop()`.
+4. The template's tables (created if missing, with TTL and point-in-time recovery).
+5. A first sync, in-process, through the same service the handlers call.
+6. The gateway over every route of template.yaml, which also answers Lambda Invoke calls.
+
+A failed first sync does not stop the stack from starting: the banner says what went wrong.
+moto keeps its state per process, so run one embedded stack per process at a time (a second one
+started while the first runs reuses the first's endpoints from the environment instead).
+With `state_file`, the environment a CLI needs is written there (mode 0600) and removed on stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from roamsync_dev import lambda_runtime
+from roamsync_dev.gateway import Gateway, RunningGateway, serve_gateway
+from roamsync_dev.template import create_tables, table_env
+
+HOST = "127.0.0.1"
+DEFAULT_DYNAMODB_PORT = 4566
+DEFAULT_SIMULATOR_PORT = 4010
+DEFAULT_GATEWAY_PORT = 3000
+DEFAULT_SIMULATOR_SIZE = 500
+DEFAULT_SIMULATOR_SEED = 7
+DEFAULT_REGION = "us-east-1"
+LOCAL_STACK_NAME = "roamsync-local"
+SYNC_FUNCTION = "SyncFunction"
+SYNC_ROUTE = "/api/admin/packages/sync"
+
+
+def _embedded_moto_server(host: str, port: int) -> Any:
+    """moto's ThreadedMotoServer, without its per-request access log and with a fast shutdown."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class QuietHandler(MotoRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            return
+
+    class QuietMotoServer(ThreadedMotoServer):
+        # ThreadedMotoServer._server_entry (moto 5.2) with the quiet handler: every DynamoDB call
+        # would otherwise print a line and drown the gateway's own log.
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=QuietHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever(0.05)
+
+    return QuietMotoServer(ip_address=host, port=port, verbose=False)
+
+
+def _forget_wiring() -> None:
+    """Make the handlers re-read the environment: fresh settings, fresh container."""
+    from roamsync.container import set_container
+    from roamsync.settings import reset_settings
+
+    reset_settings()
+    set_container(None)
+
+
+class LocalStack:
+    """DynamoDB + Roamify + gateway for one developer machine or one test module."""
+
+    def __init__(
+        self,
+        *,
+        host: str = HOST,
+        dynamodb_port: int = DEFAULT_DYNAMODB_PORT,
+        simulator_port: int = DEFAULT_SIMULATOR_PORT,
+        gateway_port: int = DEFAULT_GATEWAY_PORT,
+        catalog_size: int = DEFAULT_SIMULATOR_SIZE,
+        seed: int = DEFAULT_SIMULATOR_SEED,
+        template: Mapping[str, Any] | None = None,
+        table_names: Mapping[str, str] | None = None,
+        first_sync: bool = True,
+        access_log: bool = True,
+        state_file: str | Path | None = None,
+    ) -> None:
+        self.host = host
+        self.dynamodb_port = dynamodb_port
+        self.simulator_port = simulator_port
+        self.gateway_port = gateway_port
+        self.catalog_size = catalog_size
+        self.seed = seed
+        self.state_file = Path(state_file) if state_file is not None else None
+        self.template = template if template is not None else lambda_runtime.default_template()
+        self._table_names_override = dict(table_names or {})
+        self.run_first_sync = first_sync
+        self.access_log = access_log
+
+        self.started = False
+        self.dynamodb_server: Any = None  # moto's ThreadedMotoServer when embedded, else None
+        self.dynamodb_endpoint: str | None = None
+        self.simulator: Any = None  # RoamifySimulator when embedded, else None
+        self.simulator_server: Any = None
+        self.roamify_base_url: str | None = None
+        self.roamify_api_key: str | None = None
+        self.gateway: Gateway | None = None
+        self.gateway_server: RunningGateway | None = None
+        self.admin_token = ""
+        self.client_token = ""
+        self.region = DEFAULT_REGION
+        self.table_env: dict[str, str] = table_env(self.template)
+        self.table_names: dict[str, str] = {}  # table logical id → local table name
+        self.first_sync: dict[str, Any] | None = None  # the first sync's run summary
+        self.first_sync_error: str | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._wrote_state_file = False
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def gateway_url(self) -> str | None:
+        return self.gateway_server.url if self.gateway_server else None
+
+    def start(self) -> LocalStack:
+        """Start everything (see the module docstring); on any failure, undo what was started and raise."""
+        if self.started:
+            return self
+        self.started = True
+        try:
+            self._start_dynamodb()
+            self._start_roamify()
+            self._configure_environment()
+            self._create_tables()
+            if self.run_first_sync:
+                self._first_sync()
+            self._start_gateway()
+            self._write_state_file()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop what start() started and restore the environment it changed. Safe to call twice."""
+        if self.state_file is not None and self._wrote_state_file:
+            self.state_file.unlink(missing_ok=True)
+            self._wrote_state_file = False
+        if self.gateway_server is not None:
+            self.gateway_server.stop()
+            self.gateway_server = None
+        if self.gateway is not None:
+            self.gateway.close(timeout=10)
+        if self.simulator_server is not None:
+            self.simulator_server.stop()
+            self.simulator_server = None
+        if self.dynamodb_server is not None:
+            self.dynamodb_server.stop()
+            # ThreadedMotoServer.stop() leaves its listening socket open.
+            inner = getattr(self.dynamodb_server, "_server", None)
+            if inner is not None:
+                inner.server_close()
+            self.dynamodb_server = None
+        self._restore_environment()
+        self.started = False
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ---- the parts -------------------------------------------------------------------------------
+
+    def _start_dynamodb(self) -> None:
+        external = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
+        if external:
+            self.dynamodb_endpoint = external
+            return
+        server = _embedded_moto_server(self.host, self.dynamodb_port)
+        server.start()
+        self.dynamodb_server = server
+        host, port = server.get_host_and_port()
+        self.dynamodb_endpoint = f"http://{host}:{port}"
+        # moto keeps its state per process: a new embedded DynamoDB starts empty, as a new process would.
+        reset = urllib.request.Request(f"{self.dynamodb_endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+        with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback
+            pass
+
+    def _start_roamify(self) -> None:
+        external = os.environ.get("ROAMIFY_BASE_URL")
+        if external:
+            self.roamify_base_url = external
+            self.roamify_api_key = os.environ.get("ROAMIFY_API_KEY")
+            return
+        from roamsync_dev.simulator import RoamifySimulator, start_server
+
+        self.simulator = RoamifySimulator(size=self.catalog_size, seed=self.seed)
+        self.simulator_server = start_server(self.simulator, host=self.host, port=self.simulator_port)
+        self.roamify_base_url = self.simulator_server.url
+        self.roamify_api_key = self.simulator.api_key
+
+    def _local_table_name(self, logical_id: str) -> str:
+        return self._table_names_override.get(logical_id, logical_id)
+
+    def _configure_environment(self) -> None:
+        env = os.environ
+        self.region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        self.admin_token = env.get("ADMIN_TOKEN") or secrets.token_urlsafe(24)
+        self.client_token = env.get("CLIENT_TOKEN") or secrets.token_urlsafe(24)
+        self.table_names = {lid: self._local_table_name(lid) for lid in self.table_env.values()}
+        values: dict[str, str] = {
+            **{name: self.table_names[lid] for name, lid in self.table_env.items()},
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": env.get("AWS_ACCESS_KEY_ID") or "local",
+            "AWS_SECRET_ACCESS_KEY": env.get("AWS_SECRET_ACCESS_KEY") or "local",
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint or "",
+            "ROAMIFY_BASE_URL": self.roamify_base_url or "",
+            "ADMIN_TOKEN": self.admin_token,
+            "CLIENT_TOKEN": self.client_token,
+            "SYNC_FUNCTION_NAME": SYNC_FUNCTION,
+            "SCHEDULE_RULE_NAME": f"{LOCAL_STACK_NAME}-nightly",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "Roamsync",
+            "POWERTOOLS_SERVICE_NAME": "roamsync",
+        }
+        if self.roamify_api_key:
+            values["ROAMIFY_API_KEY"] = self.roamify_api_key
+        self._set_environment(values)
+
+    def _set_environment(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            if name not in self._saved_env:
+                self._saved_env[name] = os.environ.get(name)
+            os.environ[name] = value
+        _forget_wiring()
+
+    def _restore_environment(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if self._saved_env:
+            _forget_wiring()
+        self._saved_env = {}
+
+    def dynamodb_client(self) -> Any:
+        """A boto3 DynamoDB client on the stack's endpoint."""
+        import boto3
+
+        return boto3.client("dynamodb", region_name=self.region, endpoint_url=self.dynamodb_endpoint)
+
+    def _create_tables(self) -> None:
+        create_tables(self.dynamodb_client(), self.template, self.table_names)
+
+    def _first_sync(self) -> None:
+        from roamsync.container import get_container
+        from roamsync.domain.runs import Trigger
+        from roamsync.services.sync import run_sync
+
+        try:
+            container = get_container()
+            outcome = run_sync(
+                source=container.roamify,
+                packages=container.packages,
+                runs=container.runs,
+                clock=container.clock,
+                max_deactivation_ratio=container.settings.sync_max_deactivation_ratio,
+                page_size=container.settings.roamify_page_size,
+                trigger=Trigger.CLI,
+            )
+        except Exception as exc:  # the stack is still useful without a catalog; the banner says why
+            self.first_sync_error = f"{type(exc).__name__}: {exc}"
+            return
+        self.first_sync = outcome.run.summary()
+        if outcome.run.error:
+            self.first_sync_error = outcome.run.error
+
+    def _start_gateway(self) -> None:
+        self.gateway = Gateway(self.template)
+        self.gateway_server = serve_gateway(
+            self.gateway, self.host, self.gateway_port, access_log=self.access_log
+        )
+        self._set_environment({"AWS_ENDPOINT_URL_LAMBDA": self.gateway_server.url})
+
+    # ---- what the developer sees -----------------------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        """The variables another shell needs to run the CLI against this stack."""
+        return {name: os.environ[name] for name in self._saved_env if name in os.environ}
+
+    def state(self) -> dict[str, Any]:
+        """What another process needs to use this stack: `env` (see environment()) and the URLs."""
+        return {
+            "env": self.environment(),
+            "gatewayUrl": self.gateway_url,
+            "dynamodbEndpoint": self.dynamodb_endpoint,
+            "roamifyBaseUrl": self.roamify_base_url,
+            "pid": os.getpid(),
+        }
+
+    def _write_state_file(self) -> None:
+        if self.state_file is None:
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        # It holds both tokens: readable by this user only.
+        descriptor = os.open(self.state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(self.state(), handle, indent=2)
+        self._wrote_state_file = True
+
+    def banner(self) -> str:
+        """URLs, tokens and a ready-to-paste curl for the sync route."""
+        if not self.started or self.gateway_url is None:
+            return "roamsync local stack: not running"
+        dynamodb_origin = "embedded moto" if self.dynamodb_server is not None else "external"
+        if self.simulator is not None:
+            roamify_origin = f"simulator, {self.catalog_size} packages, seed {self.seed}"
+        else:
+            roamify_origin = "external"
+        if self.first_sync is not None:
+            counts = ", ".join(f"{k} {v}" for k, v in self.first_sync["counts"].items())
+            sync_line = f"{self.first_sync['status']} ({counts})"
+        else:
+            sync_line = "not run"
+        if self.first_sync_error:
+            sync_line += f" - {self.first_sync_error}"
+        curl = " ".join(
+            [
+                "curl -sS -X POST",
+                shlex.quote(self.gateway_url + SYNC_ROUTE),
+                "-H",
+                shlex.quote(f"Authorization: Bearer {self.admin_token}"),
+                "-H 'Content-Type: application/json' -d '{\"dryRun\": true}'",
+            ]
+        )
+        exports = "\n".join(f"  export {k}={shlex.quote(v)}" for k, v in sorted(self.environment().items()))
+        routes = self.gateway.routes if self.gateway else []
+        return "\n".join(
+            [
+                "roamsync local stack",
+                f"  gateway       {self.gateway_url}  ({len(routes)} routes from template.yaml)",
+                f"  dynamodb      {self.dynamodb_endpoint}  ({dynamodb_origin})",
+                f"  roamify       {self.roamify_base_url}  ({roamify_origin})",
+                f"  admin token   {self.admin_token}",
+                f"  client token  {self.client_token}",
+                f"  first sync    {sync_line}",
+                "",
+                "Start a sync (dry run):",
+                f"  {curl}",
+                "",
+                *(
+                    [f"The CLI finds this stack with `roamsync --local ...` (state in {self.state_file})."]
+                    if self.state_file is not None
+                    else []
+                ),
+                "Or set these in another shell:",
+                exports,
+                "",
+                "Ctrl-C stops the stack.",
+            ]
+        )
+
+    def run_forever(self) -> None:
+        """Start (if needed), print the banner and serve until Ctrl-C."""
+        self.start()
+        try:
+            print(self.banner(), flush=True)
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nstopping the local stack", flush=True)
+        finally:
+            self.stop()

@@ -60,7 +60,7 @@ def simulator():
         server.stop()
 
 
-def test_settings(roamify_url: str = "http://127.0.0.1:9", **overrides: object) -> Settings:
+def make_settings(roamify_url: str = "http://127.0.0.1:9", **overrides: object) -> Settings:
     values: dict[str, object] = {
         "packages_table": TABLE_NAMES["PackagesTable"],
         "my_packages_table": TABLE_NAMES["MyPackagesTable"],
@@ -86,7 +86,7 @@ def test_settings(roamify_url: str = "http://127.0.0.1:9", **overrides: object) 
 @pytest.fixture
 def container(aws: None, simulator) -> Iterator[Container]:
     """A Container on moto and the simulator, installed as the process-wide one for handlers."""
-    c = Container(test_settings(simulator.url))
+    c = Container(make_settings(simulator.url))
     set_container(c)
     try:
         yield c

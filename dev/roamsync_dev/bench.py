@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 
 from roamsync.adapters.dynamo import PackageRepository, RunRepository, package_to_item
-from roamsync.adapters.dynamo_models import PackageItem, bind_models
+from roamsync.adapters.dynamo_models import PackageItem, RunItem, bind_models
 from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
 from roamsync.domain.packages import NormalisedCatalog, normalise_nodes
 from roamsync.domain.runs import Trigger
@@ -70,7 +70,8 @@ class RequestCounter:
             self.items_written += 1
 
     def attach(self, client: Any) -> None:
-        client.meta.events.register("before-call.dynamodb", self)
+        # before-parameter-build sees the API parameters (RequestItems…), once per call.
+        client.meta.events.register("before-parameter-build.dynamodb", self)
 
     def reset(self) -> None:
         self.ops.clear()
@@ -93,23 +94,23 @@ def roamsync_sync(
         raise SystemExit(f"benchmark sync did not succeed: {outcome.run.summary()}")
 
 
-def naive_sync(client: RoamifyClient, table: Any) -> None:
+def naive_sync(client: RoamifyClient, dynamodb: Any, table_name: str) -> None:
     """The replaced system: fetch, delete every stored package one by one, put every package."""
     catalog = NormalisedCatalog()
     for page in client.iter_catalog_pages():
         normalise_nodes(page.nodes, catalog)
-    scan: dict[str, Any] = {"ProjectionExpression": "reseller_id"}
+    scan: dict[str, Any] = {"TableName": table_name, "ProjectionExpression": "reseller_id"}
     keys: list[Any] = []
     while True:
-        response = table.scan(**scan)
+        response = dynamodb.scan(**scan)
         keys.extend(item["reseller_id"] for item in response["Items"])
         if "LastEvaluatedKey" not in response:
             break
         scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     for key in keys:
-        table.delete_item(Key={"reseller_id": key})
+        dynamodb.delete_item(TableName=table_name, Key={"reseller_id": key})
     for package in catalog.packages.values():
-        table.meta.client.put_item(TableName=table.name, Item=package_to_item(package).serialize())
+        dynamodb.put_item(TableName=table_name, Item=package_to_item(package).serialize())
 
 
 def run_pass(size: int, seed: int, endpoint: str, *, measure_memory: bool) -> dict[str, dict[str, Figures]]:
@@ -139,16 +140,15 @@ def run_pass(size: int, seed: int, endpoint: str, *, measure_memory: bool) -> di
             bind_models(settings)
             counter = RequestCounter()
             counter.attach(PackageItem._get_connection().connection.client)
+            counter.attach(RunItem._get_connection().connection.client)
             client = RoamifyClient(server.url, "bench", retry=RetryPolicy(2, 0.01, 0.05))
             repo, runs = PackageRepository(), RunRepository()
-            table = boto3.resource("dynamodb", region_name=REGION, endpoint_url=endpoint).Table(
-                tables["PackagesTable"]
-            )
-            counter.attach(table.meta.client)
+            dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
+            counter.attach(dynamodb)
             step: Callable[[], None] = (
                 functools.partial(roamsync_sync, client, repo, runs, settings)
                 if approach == "roamsync"
-                else functools.partial(naive_sync, client, table)
+                else functools.partial(naive_sync, client, dynamodb, tables["PackagesTable"])
             )
             for scenario in SCENARIOS:
                 if scenario == "1% changed":
@@ -212,11 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    from moto.server import ThreadedMotoServer
+    from roamsync_dev.local_stack import _embedded_moto_server
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the figures, not every run's log lines
+    server = _embedded_moto_server("127.0.0.1", 0)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"

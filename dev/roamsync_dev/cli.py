@@ -3,6 +3,7 @@ against the local stack or real AWS (whatever the environment's settings point a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ import click
 
 from roamsync.container import Container, get_container, set_container
 from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
+from roamsync.observability import log_to
 from roamsync.settings import reset_settings
 
 # Exit codes a script can branch on.
@@ -75,8 +77,10 @@ def main(use_local: bool) -> None:
     """roamsync: keep the shop's package catalog in step with Roamify.
 
     Settings come from the environment (DESIGN §5): table names, ROAMIFY_BASE_URL,
-    ROAMIFY_API_KEY, AWS_ENDPOINT_URL_DYNAMODB and the rest.
+    ROAMIFY_API_KEY, AWS_ENDPOINT_URL_DYNAMODB and the rest. Logs go to stderr; stdout carries
+    only the command's output.
     """
+    log_to(sys.stderr)
     if use_local:
         if not STATE_FILE.exists():
             raise click.ClickException(f"no local stack state at {STATE_FILE}: start one with `make run`")
@@ -153,7 +157,10 @@ def invoke(function: str, event_file: Path) -> None:
         event = json.loads(event_file.read_text())
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"{event_file} is not JSON: {exc}") from None
-    result = run_handler(function, event, template)
+    # What the function prints (its logs, EMF metrics) goes to stderr, as with `sam local invoke`;
+    # stdout carries only the result.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = run_handler(function, event, template)
     click.echo(json.dumps(result, indent=2, default=str))
 
 

@@ -99,7 +99,7 @@ def _is_schedule(event: dict[str, Any]) -> bool:
 def _run_worker(event: dict[str, Any]) -> dict[str, Any]:
     container = get_container()
     run = container.runs.get(str(event.get("runId", "")))
-    if run is None or run.status is not RunStatus.PENDING:
+    if run is None or run.status is not RunStatus.PENDING or not container.runs.claim(run):
         # Lambda may deliver an async event twice: a run is only ever worked once.
         get_logger().warning("sync task ignored", extra={"run_id": event.get("runId")})
         return {"runId": event.get("runId"), "status": "ignored"}

@@ -275,3 +275,16 @@ def test_every_applied_run_is_recorded_with_counts_and_timings(container):
     }
     assert set(saved.timings_ms) == {"fetch", "diff", "write"}
     assert container.runs.latest(RunKind.SYNC)[0].run_id == saved.run_id
+
+
+def test_a_pending_run_is_claimed_by_one_worker_only(container):
+    from roamsync.services.sync import new_sync_run
+
+    run = new_sync_run(container.clock, Trigger.API)
+    container.runs.save(run)
+    first = container.runs.get(run.run_id)
+    second = container.runs.get(run.run_id)
+
+    assert container.runs.claim(first) is True
+    assert container.runs.claim(second) is False
+    assert container.runs.get(run.run_id).status is RunStatus.RUNNING

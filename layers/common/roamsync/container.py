@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from roamsync.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from roamsync.adapters.dynamo import PackageRepository, RunRepository
+    from roamsync.adapters.dynamo import MyPackageRepository, PackageRepository, RunRepository
     from roamsync.adapters.invoker import LambdaAsyncInvoker
     from roamsync.adapters.roamify import RoamifyClient
 
@@ -43,6 +43,13 @@ class Container:
             max_attempts=self.settings.dynamodb_batch_max_attempts,
             base_backoff_ms=self.settings.dynamodb_batch_base_backoff_ms,
         )
+
+    @cached_property
+    def my_packages(self) -> MyPackageRepository:
+        from roamsync.adapters.dynamo import MyPackageRepository
+
+        self.bind_tables()
+        return MyPackageRepository()
 
     @cached_property
     def runs(self) -> RunRepository:

@@ -6,8 +6,9 @@ Powertools reads its own POWERTOOLS_* variables (service name, namespace, log le
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -18,11 +19,24 @@ NAMESPACE = "Roamsync"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_log_stream: IO[str] | None = None
+
+
+def log_to(stream: IO[str]) -> None:
+    """Send log lines to `stream` (the CLI keeps stdout for its own output). Call before logging."""
+    global _log_stream  # noqa: PLW0603 - one logger per process
+    _log_stream = stream
+    if get_logger.cache_info().currsize:
+        for handler in get_logger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(stream)
+
+
 @functools.cache
 def get_logger() -> Logger:
     from aws_lambda_powertools import Logger
 
-    return Logger(service=SERVICE)
+    return Logger(service=SERVICE, stream=_log_stream)
 
 
 @functools.cache

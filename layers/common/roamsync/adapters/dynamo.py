@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PutError, PynamoDBException
 
-from roamsync.adapters.dynamo_models import PackageItem, RunItem
+from roamsync.adapters.dynamo_models import MyPackageItem, PackageItem, RunItem
 from roamsync.domain.errors import StorageError
+from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package
-from roamsync.domain.runs import Run, RunKind
+from roamsync.domain.runs import Run, RunKind, RunStatus
 from roamsync.observability import get_logger
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
@@ -205,20 +206,72 @@ class PackageRepository:
             yield item_to_package(item)
 
 
+def my_package_to_item(row: MyPackage) -> MyPackageItem:
+    return MyPackageItem(**row.model_dump())
+
+
+def item_to_my_package(item: MyPackageItem) -> MyPackage:
+    values = item.attribute_values
+    for name in ("created_at", "updated_at", "validated_at"):
+        values[name] = _aware(values.get(name))
+    return MyPackage.model_validate(values)
+
+
+class MyPackageRepository:
+    """The MyPackages table."""
+
+    def get(self, my_package_id: str) -> MyPackage | None:
+        try:
+            return item_to_my_package(MyPackageItem.get(my_package_id))
+        except MyPackageItem.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError(f"GetItem on MyPackages failed: {exc.msg}") from None
+
+    def save(self, row: MyPackage) -> None:
+        try:
+            my_package_to_item(row).save()
+        except PynamoDBException as exc:
+            raise StorageError(f"PutItem on MyPackages failed: {exc.msg}") from None
+
+    def by_reseller_id(self, reseller_id: str) -> list[MyPackage]:
+        """Rows mapped to one Roamify package: a Query on the reseller_id index."""
+        return [item_to_my_package(i) for i in MyPackageItem.reseller_id_index.query(reseller_id)]
+
+
 class RunRepository:
     """The Runs table: one JSON record per run, plus kind and start time for the kind index."""
 
-    def save(self, run: Run) -> None:
-        item = RunItem(
+    @staticmethod
+    def _item(run: Run) -> RunItem:
+        return RunItem(
             run_id=run.run_id,
             kind=run.kind.value,
             started_at=run.started_at.isoformat(),
+            status=run.status.value,
             record=run.model_dump(mode="json"),
         )
+
+    def save(self, run: Run) -> None:
         try:
-            item.save()
+            self._item(run).save()
         except PynamoDBException as exc:
             raise StorageError(f"PutItem on Runs failed: {exc.msg}") from None
+
+    def claim(self, run: Run) -> bool:
+        """Move a pending run to running, unless someone else already did (False then).
+
+        Lambda may deliver an asynchronous event more than once; the conditional write makes sure
+        only one delivery works the run.
+        """
+        run.status = RunStatus.RUNNING
+        try:
+            self._item(run).save(condition=RunItem.status == RunStatus.PENDING.value)
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise StorageError(f"PutItem on Runs failed: {exc.msg}") from None
+        return True
 
     def get(self, run_id: str) -> Run | None:
         try:

@@ -148,6 +148,8 @@ class RunItem(Model):
     kind = UnicodeAttribute()
     # ISO 8601 string so the kind index sorts runs by start time.
     started_at = UnicodeAttribute()
+    # Kept beside the JSON record so a conditional write can claim a pending run exactly once.
+    status = UnicodeAttribute(null=True)
     record = JSONAttribute()
 
     kind_index = _KindIndex()

@@ -1,0 +1,96 @@
+"""The `roamsync` CLI against the local stack's DynamoDB and simulator, found through the
+environment (AWS_ENDPOINT_URL_DYNAMODB, ROAMIFY_BASE_URL) exactly as an operator's shell would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from roamsync_dev.cli import main
+from roamsync_dev.local_stack import LocalStack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout  # logs go to stderr
+
+
+def sync_runs(stack: LocalStack) -> list[dict]:
+    client = stack.dynamodb_client()
+    items = client.scan(TableName=stack.table_names["RunsTable"])["Items"]
+    return [json.loads(i["record"]["S"]) for i in items if i["kind"]["S"] == "sync"]
+
+
+@pytest.mark.parametrize("command", [[], ["sync"], ["status"], ["invoke"], ["local"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    code, output = run_cli(*command, "--help")
+    assert code == 0
+    assert "Usage:" in output
+
+
+def test_sync_json_writes_a_cli_run_into_the_configured_dynamodb(local_stack: LocalStack) -> None:
+    before = len(sync_runs(local_stack))
+
+    code, output = run_cli("sync", "--json")
+
+    body = json.loads(output)
+    assert code == 0
+    assert body["status"] == "succeeded" and body["trigger"] == "cli"
+    runs = sync_runs(local_stack)
+    assert len(runs) == before + 1
+    assert any(r["run_id"] == body["runId"] for r in runs)
+
+
+def test_sync_dry_run_reports_the_plan_and_records_nothing(local_stack: LocalStack) -> None:
+    before = len(sync_runs(local_stack))
+    local_stack.simulator.change_prices(local_stack.simulator.package_ids()[:4], delta=1.0)
+
+    code, output = run_cli("sync", "--dry-run", "--json")
+
+    body = json.loads(output)
+    assert code == 0
+    assert body["status"] == "dry_run"
+    assert body["counts"]["updated"] == 4
+    assert len(sync_runs(local_stack)) == before
+
+
+def test_a_refused_sync_exits_2_and_says_why(local_stack: LocalStack) -> None:
+    removed = local_stack.simulator.remove_fraction(0.6, seed=5)
+    try:
+        code, output = run_cli("sync")
+    finally:
+        local_stack.simulator.restore_packages(removed)
+    assert code == 2
+    assert "refused" in output and "deactivation_ratio_exceeded" in output
+
+
+def test_status_lists_the_latest_sync_runs(local_stack: LocalStack) -> None:
+    run_cli("sync")
+
+    code, output = run_cli("status", "--json", "--limit", "2")
+
+    runs = json.loads(output)["syncRuns"]
+    assert code == 0
+    assert len(runs) == 2
+    assert runs[0]["startedAt"] >= runs[1]["startedAt"]
+
+
+def test_invoke_runs_a_template_function_with_an_event_file(local_stack: LocalStack) -> None:
+    code, output = run_cli("invoke", "SyncFunction", "-e", str(REPO / "events" / "schedule.json"))
+
+    body = json.loads(output)
+    assert code == 0
+    assert body["trigger"] == "schedule" and body["status"] == "succeeded"
+
+
+def test_invoke_refuses_an_unknown_function(local_stack: LocalStack) -> None:
+    result = CliRunner().invoke(
+        main, ["invoke", "NoSuchFunction", "-e", str(REPO / "events" / "schedule.json")]
+    )
+    assert result.exit_code == 2
+    assert "unknown function" in result.output

@@ -1,0 +1,101 @@
+"""Catalog look-ups shared by checkout validation, order placement and mapping validation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from roamsync.domain.errors import BadRequest, NotFound
+from roamsync.domain.my_packages import MyPackage
+from roamsync.domain.packages import Package
+
+GLOBAL_REGION = "Global"
+
+
+class PackageLookup(Protocol):
+    def get(self, reseller_id: str) -> Package | None: ...
+
+    def by_country(self, country_code: str) -> Iterator[Package]: ...
+
+    def by_region(self, region: str) -> Iterator[Package]: ...
+
+
+class MyPackageLookup(Protocol):
+    def get(self, my_package_id: str) -> MyPackage | None: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a customer is buying: the catalog package (None when the catalog no longer has it),
+    the Roamify id it maps to, where they travel, and the shop's row and sale price if any."""
+
+    reseller_id: str
+    package: Package | None
+    destination: str | None
+    my_package: MyPackage | None = None
+
+    @property
+    def sale_price(self) -> Decimal | None:
+        return self.my_package.sale_price if self.my_package else None
+
+    @property
+    def sellable(self) -> bool:
+        return self.package is not None and self.package.status == "active"
+
+
+def destination_of(package: Package | None, my_package: MyPackage | None) -> str | None:
+    """The customer's country: the shop row's, else the package's own when it covers it, else the
+    only country a single-country package covers. None for a multi-country package bought as is."""
+    if my_package is not None and my_package.country_code:
+        return my_package.country_code.upper()
+    if package is None:
+        return None
+    if package.country_code in package.coverage:
+        return package.country_code
+    return package.coverage[0] if len(package.coverage) == 1 else None
+
+
+def resolve_target(
+    *,
+    my_package_id: str | None,
+    package_id: str | None,
+    packages: PackageLookup,
+    my_packages: MyPackageLookup,
+) -> Target:
+    """Resolve exactly one of `my_package_id` / `package_id`.
+
+    Raises BadRequest when neither or both are given or a shop row maps to nothing, NotFound when
+    the id is unknown to roamsync (a reseller_id unknown to the catalog is NotFound as well).
+    """
+    if bool(my_package_id) == bool(package_id):
+        raise BadRequest("give exactly one of myPackageId or packageId")
+    if my_package_id:
+        row = my_packages.get(my_package_id)
+        if row is None:
+            raise NotFound(f"no my-package {my_package_id!r}")
+        if not row.reseller_id:
+            raise BadRequest(f"my-package {my_package_id!r} is a draft mapped to no Roamify package")
+        package = packages.get(row.reseller_id)
+        return Target(row.reseller_id, package, destination_of(package, row), row)
+    assert package_id is not None
+    package = packages.get(package_id)
+    if package is None:
+        raise NotFound(f"no package {package_id!r} in the catalog")
+    return Target(package_id, package, destination_of(package, None))
+
+
+def candidate_packages(original: Package | None, destination: str, packages: PackageLookup) -> list[Package]:
+    """Packages that might stand in for `original` in `destination`: Queries on the country index
+    (the destination) and the region index (the original's region, and global packages). Never a
+    Scan. The equivalence rules decide which of them are usable."""
+    seen: dict[str, Package] = {}
+    queries = [packages.by_country(destination)]
+    regions = {original.region} if original is not None and original.region else set()
+    regions.add(GLOBAL_REGION)
+    queries.extend(packages.by_region(region) for region in sorted(regions))
+    for query in queries:
+        for package in query:
+            seen.setdefault(package.reseller_id, package)
+    return list(seen.values())

@@ -79,8 +79,7 @@ def resolve_target(
             raise BadRequest(f"my-package {my_package_id!r} is a draft mapped to no Roamify package")
         package = packages.get(row.reseller_id)
         return Target(row.reseller_id, package, destination_of(package, row), row)
-    assert package_id is not None
-    package = packages.get(package_id)
+    package = packages.get(str(package_id))
     if package is None:
         raise NotFound(f"no package {package_id!r} in the catalog")
     return Target(package_id, package, destination_of(package, None))

@@ -79,10 +79,11 @@ def resolve_target(
             raise BadRequest(f"my-package {my_package_id!r} is a draft mapped to no Roamify package")
         package = packages.get(row.reseller_id)
         return Target(row.reseller_id, package, destination_of(package, row), row)
-    package = packages.get(str(package_id))
+    reseller_id = str(package_id)
+    package = packages.get(reseller_id)
     if package is None:
-        raise NotFound(f"no package {package_id!r} in the catalog")
-    return Target(package_id, package, destination_of(package, None))
+        raise NotFound(f"no package {reseller_id!r} in the catalog")
+    return Target(reseller_id, package, destination_of(package, None))
 
 
 def candidate_packages(original: Package | None, destination: str, packages: PackageLookup) -> list[Package]:

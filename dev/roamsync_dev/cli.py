@@ -98,22 +98,10 @@ def sync(dry_run: bool, force: bool, as_json: bool) -> None:
 
     Exit status: 0 applied (or dry run), 1 failed, 2 refused by the safety rules, 3 partial.
     """
-    from roamsync.services.sync import run_sync
+    from roamsync.container import sync_catalog
 
-    container = get_container()
-    s = container.settings
-    outcome = run_sync(
-        source=container.roamify,
-        packages=container.packages,
-        runs=container.runs,
-        clock=container.clock,
-        max_deactivation_ratio=s.sync_max_deactivation_ratio,
-        page_size=s.roamify_page_size,
-        trigger=Trigger.CLI,
-        dry_run=dry_run,
-        force=force,
-        progress=_TerminalProgress(sys.stderr.isatty() and not as_json),
-    )
+    progress = _TerminalProgress(sys.stderr.isatty() and not as_json)
+    outcome = sync_catalog(get_container(), Trigger.CLI, dry_run=dry_run, force=force, progress=progress)
     body = outcome.preview() if dry_run else outcome.run.summary()
     text = _describe_run(body)
     if dry_run and body.get("samples"):
@@ -131,6 +119,28 @@ def status(limit: int, as_json: bool) -> None:
     runs = [r.summary() for r in container.runs.latest(RunKind.SYNC, limit=limit)]
     text = "\n".join(_describe_run(r) for r in runs) or "no sync has run yet"
     _emit({"syncRuns": runs}, as_json, text)
+
+
+@main.group()
+def cache() -> None:
+    """The checkout validation cache (ValidationCache table)."""
+
+
+@cache.command("clear")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cache_clear(as_json: bool) -> None:
+    """Drop every cached checkout validation.
+
+    The same as DELETE /api/admin/packages/validation-cache. One write whatever the table holds:
+    the cache's generation goes up by one and older entries are never read again. Running Lambda
+    containers notice within a few seconds.
+    """
+    generation = get_container().validation_cache.clear()
+    _emit(
+        {"status": "success", "generation": generation},
+        as_json,
+        f"validation cache cleared (generation {generation})",
+    )
 
 
 @main.command()

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from roamsync_dev import lambda_runtime
+from roamsync_dev.serving import RunningServer, serve_wsgi
 from roamsync_dev.template import (
     LOCAL_ACCOUNT_ID,
     ApiRoute,
@@ -692,41 +692,15 @@ def _lambda_error_payload(exc: BaseException) -> dict[str, Any]:
 # ---- serving -------------------------------------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return
-
-
-@dataclass
-class RunningGateway:
-    """A gateway served on a daemon thread; `stop()` (or leaving the `with` block) shuts it down."""
-
-    url: str
-    port: int
-    server: BaseWSGIServer
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> RunningGateway:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+# The local stack's name for the running gateway.
+RunningGateway = RunningServer
 
 
 def serve_gateway(
     gateway: Gateway, host: str = "127.0.0.1", port: int = 3000, *, access_log: bool = True
-) -> RunningGateway:
+) -> RunningServer:
     """Serve `gateway` on host:port (0 picks a free port) from a daemon thread; return once it listens.
 
     Raises OSError when the port is taken.
     """
-    handler = WSGIRequestHandler if access_log else _QuietHandler
-    server = make_server(host, port, gateway, threaded=True, request_handler=handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="roamsync-gateway", daemon=True)
-    thread.start()
-    return RunningGateway(f"http://{host}:{server.server_port}", server.server_port, server, thread)
+    return serve_wsgi(gateway, host, port, name="roamsync-gateway", access_log=access_log)

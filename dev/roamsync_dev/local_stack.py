@@ -270,21 +270,11 @@ class LocalStack:
         create_tables(self.dynamodb_client(), self.template, self.table_names)
 
     def _first_sync(self) -> None:
-        from roamsync.container import get_container
+        from roamsync.container import get_container, sync_catalog
         from roamsync.domain.runs import Trigger
-        from roamsync.services.sync import run_sync
 
         try:
-            container = get_container()
-            outcome = run_sync(
-                source=container.roamify,
-                packages=container.packages,
-                runs=container.runs,
-                clock=container.clock,
-                max_deactivation_ratio=container.settings.sync_max_deactivation_ratio,
-                page_size=container.settings.roamify_page_size,
-                trigger=Trigger.CLI,
-            )
+            outcome = sync_catalog(get_container(), Trigger.CLI)
         except Exception as exc:  # the stack is still useful without a catalog; the banner says why
             self.first_sync_error = f"{type(exc).__name__}: {exc}"
             return

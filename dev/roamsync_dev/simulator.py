@@ -25,8 +25,9 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from roamsync_dev.serving import RunningServer, serve_wsgi
 
 UNLIMITED_DATA_AMOUNT = 9007199254740991  # JavaScript's Number.MAX_SAFE_INTEGER, as Roamify sends it
 NODES_KEY = "_countryNodes"  # not a Roamify field: the countrySlugs a generated package is listed under
@@ -688,47 +689,11 @@ class RoamifySimulator:
 # ---- serving -----------------------------------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug's handler without the per-request access log (tests make thousands of requests)."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return
-
-
-@dataclass
-class RunningServer:
-    """A simulator served on a daemon thread; `stop()` (or leaving the `with` block) shuts it down."""
-
-    url: str
-    port: int
-    server: BaseWSGIServer
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        """Stop accepting requests, close the socket and wait for the serving thread."""
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> RunningServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
 def start_server(
     simulator: RoamifySimulator, host: str = "127.0.0.1", port: int = 0, quiet: bool = True
 ) -> RunningServer:
     """Serve `simulator` on host:port (0 picks a free port) in a daemon thread; return once it listens."""
-    handler = _QuietHandler if quiet else WSGIRequestHandler
-    server = make_server(host, port, simulator, threaded=True, request_handler=handler)
-    # a short poll interval makes stop() return in ~50 ms instead of werkzeug's default 0.5 s
-    thread = threading.Thread(
-        target=server.serve_forever, args=(0.05,), name="roamify-simulator", daemon=True
-    )
-    thread.start()
-    return RunningServer(f"http://{host}:{server.server_port}", server.server_port, server, thread)
+    return serve_wsgi(simulator, host, port, name="roamify-simulator", access_log=not quiet)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -746,16 +711,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size-default", type=int, default=50)
     args = parser.parse_args(argv)
     simulator = RoamifySimulator(args.size, args.seed, args.api_key, args.page_size_default)
-    server = make_server(args.host, args.port, simulator, threaded=True)
     signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's TERM stops it as cleanly as Ctrl-C
-    url = f"http://{args.host}:{server.server_port}"
-    print(f"Roamify simulator on {url} (key {args.api_key!r}, {args.size} packages); Ctrl-C stops it")
+    server = serve_wsgi(simulator, args.host, args.port, name="roamify-simulator", access_log=True)
+    print(f"Roamify simulator on {server.url} (key {args.api_key!r}, {args.size} packages); Ctrl-C stops it")
     try:
-        server.serve_forever()
+        server.thread.join()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.stop()
     return 0
 
 

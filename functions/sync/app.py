@@ -14,11 +14,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ConfigDict, Field
 
-from roamsync.container import Container, get_container
+from roamsync.container import Container, get_container, sync_catalog
 from roamsync.domain.runs import Run, RunStatus, Trigger
 from roamsync.http import error_response, json_response, new_resolver
 from roamsync.observability import add_counts, get_logger, lambda_entrypoint
-from roamsync.services.sync import SyncOutcome, new_sync_run, run_sync
+from roamsync.services.sync import SyncOutcome, new_sync_run
 
 WORKER_TASK = "roamsync.sync"
 
@@ -41,19 +41,7 @@ def sync_now(
     container: Container, trigger: Trigger, *, dry_run: bool, force: bool, run: Run | None = None
 ) -> SyncOutcome:
     """Run one sync in this invocation with the container's adapters, and publish its counts."""
-    settings = container.settings
-    outcome = run_sync(
-        source=container.roamify,
-        packages=container.packages,
-        runs=container.runs,
-        clock=container.clock,
-        max_deactivation_ratio=settings.sync_max_deactivation_ratio,
-        page_size=settings.roamify_page_size,
-        trigger=trigger,
-        dry_run=dry_run,
-        force=force,
-        run=run,
-    )
+    outcome = sync_catalog(container, trigger, dry_run=dry_run, force=force, run=run)
     if not dry_run:
         add_counts("Sync", {k: v for k, v in outcome.run.counts.items() if k != "pages"})
         add_counts("Sync", {"failed": int(outcome.run.status in (RunStatus.FAILED, RunStatus.REFUSED))})

@@ -13,9 +13,20 @@ from typing import TYPE_CHECKING
 from roamsync.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from roamsync.domain.runs import Run, Trigger
+    from roamsync.services.ports import Progress
+    from roamsync.services.sync import SyncOutcome
     from roamsync.adapters.dynamo import MyPackageRepository, PackageRepository, RunRepository
     from roamsync.adapters.invoker import LambdaAsyncInvoker
     from roamsync.adapters.roamify import RoamifyClient
+    from roamsync.adapters.validation_cache import ValidationCache
+
+
+# Checkout waits on Roamify while a shopper waits on checkout: a tighter budget than the sync's, so
+# an outage turns into a `warn` well inside the function's 10 s (2 x 3 s reads + <= 0.5 s backoff).
+CHECKOUT_READ_TIMEOUT_SECONDS = 3.0
+CHECKOUT_MAX_ATTEMPTS = 2
+CHECKOUT_BACKOFF_CAP_SECONDS = 0.5
 
 
 def utc_now() -> datetime:
@@ -58,8 +69,7 @@ class Container:
         self.bind_tables()
         return RunRepository()
 
-    @cached_property
-    def roamify(self) -> RoamifyClient:
+    def _roamify_client(self, read_timeout: float, max_attempts: int, backoff_cap: float) -> RoamifyClient:
         from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
         from roamsync.adapters.secrets import resolve_secret
 
@@ -69,11 +79,33 @@ class Container:
             s.roamify_base_url,
             key,
             connect_timeout=s.roamify_connect_timeout_seconds,
-            read_timeout=s.roamify_read_timeout_seconds,
-            retry=RetryPolicy(
-                s.roamify_max_attempts, s.roamify_backoff_base_seconds, s.roamify_backoff_cap_seconds
-            ),
+            read_timeout=read_timeout,
+            retry=RetryPolicy(max_attempts, s.roamify_backoff_base_seconds, backoff_cap),
         )
+
+    @cached_property
+    def roamify(self) -> RoamifyClient:
+        s = self.settings
+        return self._roamify_client(
+            s.roamify_read_timeout_seconds, s.roamify_max_attempts, s.roamify_backoff_cap_seconds
+        )
+
+    @cached_property
+    def checkout_roamify(self) -> RoamifyClient:
+        """The Roamify client of checkout validation: the settings, capped to the checkout budget."""
+        s = self.settings
+        return self._roamify_client(
+            min(s.roamify_read_timeout_seconds, CHECKOUT_READ_TIMEOUT_SECONDS),
+            min(s.roamify_max_attempts, CHECKOUT_MAX_ATTEMPTS),
+            min(s.roamify_backoff_cap_seconds, CHECKOUT_BACKOFF_CAP_SECONDS),
+        )
+
+    @cached_property
+    def validation_cache(self) -> ValidationCache:
+        from roamsync.adapters.validation_cache import ValidationCache
+
+        self.bind_tables()
+        return ValidationCache(clock=self.clock)
 
     @cached_property
     def sync_invoker(self) -> LambdaAsyncInvoker:
@@ -85,6 +117,35 @@ class Container:
 
             raise RoamsyncError("SYNC_FUNCTION_NAME is not configured")
         return LambdaAsyncInvoker(s.sync_function_name, region=s.region, endpoint_url=s.lambda_endpoint)
+
+
+def sync_catalog(
+    container: Container,
+    trigger: Trigger,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    run: Run | None = None,
+    progress: Progress | None = None,
+) -> SyncOutcome:
+    """One catalog sync with the container's adapters and settings: what the handler, the nightly
+    run, the CLI and the local stack all call."""
+    from roamsync.services.sync import run_sync
+
+    settings = container.settings
+    return run_sync(
+        source=container.roamify,
+        packages=container.packages,
+        runs=container.runs,
+        clock=container.clock,
+        max_deactivation_ratio=settings.sync_max_deactivation_ratio,
+        page_size=settings.roamify_page_size,
+        trigger=trigger,
+        dry_run=dry_run,
+        force=force,
+        run=run,
+        progress=progress,
+    )
 
 
 _container: Container | None = None

@@ -52,7 +52,7 @@ def run_sync(
     dry_run: bool = False,
     force: bool = False,
     run: Run | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress | None = None,
 ) -> SyncOutcome:
     """Run one sync and record it.
 
@@ -62,6 +62,7 @@ def run_sync(
     computes the same plan, writes no package and no run record. Never raises for upstream or
     storage failures: they end the run as `failed` with the reason.
     """
+    progress = progress or _no_progress
     run = run or new_sync_run(clock, trigger, dry_run=dry_run, force=force)
     run.status = RunStatus.RUNNING
     run.dry_run, run.forced = dry_run, force

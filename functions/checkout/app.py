@@ -1,0 +1,80 @@
+"""Checkout function: `POST /api/checkout/validate` (client token) and
+`DELETE /api/admin/packages/validation-cache` (admin token).
+
+Validation answers 200 for `proceed` and `warn`, 409 for `block`; bad input is a 400 and an unknown
+id a 404, both in the error shape and with nothing cached. Roamify is only contacted (and its client
+only built) when the cache has no fresh answer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from roamsync.container import get_container
+from roamsync.http import json_response, new_resolver
+from roamsync.observability import add_count, lambda_entrypoint
+from roamsync.services.checkout import validate_checkout
+
+app = new_resolver()
+
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class CheckoutRequest(BaseModel):
+    """Exactly one of the two ids (checked by the service, which says which rule was broken)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    myPackageId: Identifier | None = Field(default=None, description="the shop's own package id")
+    packageId: Identifier | None = Field(default=None, description="a Roamify packageId")
+
+
+@app.post(
+    "/api/checkout/validate",
+    summary="May this package be sold right now?",
+    responses={
+        200: {"description": "proceed, or warn with a reason"},
+        409: {"description": "block, with ranked alternatives"},
+    },
+)
+def validate(body: Annotated[CheckoutRequest, Body()]) -> Response[str]:
+    container = get_container()
+    settings = container.settings
+
+    def confirm_upstream(reseller_id: str) -> list[Any]:
+        # The client is built on first use: a cache hit never resolves the Roamify key.
+        return container.checkout_roamify.package_nodes(reseller_id)
+
+    answer = validate_checkout(
+        my_package_id=body.myPackageId,
+        package_id=body.packageId,
+        packages=container.packages,
+        my_packages=container.my_packages,
+        confirm_upstream=confirm_upstream,
+        cache=container.validation_cache,
+        clock=container.clock,
+        cache_ttl_seconds=settings.validation_cache_ttl_seconds,
+        max_price_increase=settings.fallback_max_price_increase,
+    )
+    return json_response(answer.http_status, answer.body())
+
+
+@app.delete(
+    "/api/admin/packages/validation-cache",
+    summary="Drop every cached checkout validation",
+    responses={200: {"description": "cleared; `generation` is the cache's new generation"}},
+)
+def clear_validation_cache() -> Response[str]:
+    generation = get_container().validation_cache.clear()
+    add_count("CheckoutCacheClears")
+    return json_response(200, {"status": "success", "generation": generation})
+
+
+@lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

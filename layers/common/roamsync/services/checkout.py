@@ -1,0 +1,375 @@
+"""Checkout validation: may the shop sell this package right now? `proceed`, `warn` or `block`.
+
+Valid means active in the synced catalog and, unless the cache holds a fresh answer, confirmed by
+Roamify (`GET /api/esim/packages?packageId=`). The catalog is read on every validation, so a sync
+that deactivates a package blocks it at once; the cache stands in only for what costs a Roamify
+call (the upstream confirmation, the ranking of alternatives).
+
+The cache key carries everything the answer was computed from besides Roamify: the package's catalog
+status and content hash and, for a shop row, its mapping, prices and country. A sync that changes the
+package, or an edit of the row, therefore misses the cache instead of serving a stale answer.
+Only definitive answers are cached: `proceed`, `block`, and the `negative_margin` warning (Roamify
+answered; its price is above the sale price). A warning because Roamify could not be reached is
+never cached, so the next checkout asks again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from roamsync.domain.equivalence import Alternative, rank_alternatives
+from roamsync.domain.errors import StorageError, UpstreamAuthError, UpstreamError
+from roamsync.domain.packages import Package, package_uuid
+from roamsync.observability import add_count, get_logger
+from roamsync.services.catalog import (
+    MyPackageLookup,
+    PackageLookup,
+    Target,
+    candidate_packages,
+    resolve_target,
+)
+from roamsync.services.ports import Clock
+
+CACHE_KEY_VERSION = "v1"  # bump when the cached record's shape changes: old records then miss
+ALTERNATIVES_LIMIT = 5
+
+Action = Literal["proceed", "warn", "block"]
+ACTIONS: tuple[Action, ...] = ("proceed", "warn", "block")
+
+
+class Reason(StrEnum):
+    NOT_IN_CATALOG = "not_in_catalog"  # the catalog does not hold the package the row maps to
+    INACTIVE = "inactive"  # the catalog holds it as inactive (gone upstream at the last sync)
+    UNKNOWN_UPSTREAM = "unknown_upstream"  # active in the catalog, but Roamify does not know it now
+    UPSTREAM_UNREACHABLE = "upstream_unreachable"  # Roamify could not confirm; the catalog vouches
+    NEGATIVE_MARGIN = "negative_margin"  # Roamify's price is now above the shop's sale price
+
+
+# Roamify's answer for one packageId: the country nodes listing it (empty when it is unknown).
+UpstreamConfirmer = Callable[[str], Sequence[Any]]
+
+
+class CachedEntry(Protocol):
+    """What a cache hit carries: the stored record and where it was found ("process" / "table")."""
+
+    @property
+    def result(self) -> dict[str, Any]: ...
+
+    @property
+    def source(self) -> str: ...
+
+
+class CheckoutCache(Protocol):
+    def get(self, key: str) -> CachedEntry | None: ...
+
+    def put(self, key: str, result: Mapping[str, Any], ttl_seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class CheckoutAnswer:
+    """One validation's answer; `body()` is the HTTP reply, `http_status` its status (block: 409)."""
+
+    action: Action
+    package_id: str
+    reason: Reason | None = None
+    alternatives: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    my_package_id: str | None = None
+    cached: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return self.action != "block"
+
+    @property
+    def http_status(self) -> int:
+        return 409 if self.action == "block" else 200
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "action": self.action,
+            "valid": self.valid,
+            "packageId": self.package_id,
+            "reason": self.reason.value if self.reason else None,
+            "alternatives": [dict(a) for a in self.alternatives],
+            "cached": self.cached,
+        }
+        if self.my_package_id is not None:
+            body["myPackageId"] = self.my_package_id
+        return body
+
+    def record(self) -> dict[str, Any]:
+        """What the cache stores: the answer without `cached`, which is the reader's to say."""
+        return {k: v for k, v in self.body().items() if k != "cached"}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> CheckoutAnswer | None:
+        """The answer a cached record holds, or None when the record is not one (then: a miss)."""
+        try:
+            action = record["action"]
+            reason = record.get("reason")
+            alternatives = record.get("alternatives") or []
+            package_id = record["packageId"]
+            if action not in ACTIONS or not isinstance(package_id, str) or not isinstance(alternatives, list):
+                return None
+            return cls(
+                action=action,
+                package_id=package_id,
+                reason=Reason(reason) if reason is not None else None,
+                alternatives=tuple(dict(a) for a in alternatives),
+                my_package_id=record.get("myPackageId"),
+                cached=True,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def validate_checkout(
+    *,
+    my_package_id: str | None,
+    package_id: str | None,
+    packages: PackageLookup,
+    my_packages: MyPackageLookup,
+    confirm_upstream: UpstreamConfirmer,
+    cache: CheckoutCache,
+    clock: Clock,
+    cache_ttl_seconds: float,
+    max_price_increase: Decimal | float,
+    alternatives_limit: int = ALTERNATIVES_LIMIT,
+) -> CheckoutAnswer:
+    """Validate exactly one of `my_package_id` / `package_id` for checkout.
+
+    Reads the catalog (and the shop row) every time; asks Roamify only when `cache` has no fresh
+    answer. Never raises for Roamify or cache failures: Roamify unreachable with the catalog
+    vouching is a `warn`, a failing cache is a miss. Raises BadRequest when neither or both ids
+    are given or the row is a draft, NotFound for an unknown id, StorageError when the catalog
+    cannot be read.
+    """
+    target = resolve_target(
+        my_package_id=my_package_id, package_id=package_id, packages=packages, my_packages=my_packages
+    )
+    key = cache_key(target)
+    hit = _cached_answer(cache, key)
+    if hit is not None:
+        _count_validation(hit)
+        return hit
+
+    answer, cacheable = _decide(target, confirm_upstream, packages, max_price_increase, alternatives_limit)
+    if cacheable:
+        try:
+            cache.put(key, {**answer.record(), "checkedAt": clock().isoformat()}, cache_ttl_seconds)
+        except StorageError as exc:
+            get_logger().warning("validation cache not written", extra={"error": str(exc)})
+            add_count("CheckoutCacheErrors")
+    _count_validation(answer)
+    return answer
+
+
+def cache_key(target: Target) -> str:
+    """The logical cache key: the id asked for plus a digest of every input the answer depends on."""
+    package = target.package
+    inputs: dict[str, Any] = {
+        "resellerId": target.reseller_id,
+        "catalog": f"{package.status}:{package.content_hash}" if package is not None else "absent",
+    }
+    row = target.my_package
+    if row is not None:
+        inputs["row"] = {
+            "salePrice": str(row.sale_price) if row.sale_price is not None else None,
+            "basePrice": str(row.base_price) if row.base_price is not None else None,
+            "currency": row.currency,
+            "countryCode": row.country_code,
+            "region": row.region,
+            "dataMb": row.data_mb,
+            "unlimited": row.unlimited,
+            "validityDays": row.validity_days,
+        }
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
+    kind, ident = ("my", row.id) if row is not None else ("pkg", target.reseller_id)
+    return f"checkout:{CACHE_KEY_VERSION}:{kind}:{ident}:{digest}"
+
+
+def _cached_answer(cache: CheckoutCache, key: str) -> CheckoutAnswer | None:
+    try:
+        entry = cache.get(key)
+    except StorageError as exc:
+        # The cache only saves a Roamify call; a failing one must not fail the checkout.
+        get_logger().warning("validation cache unreadable", extra={"error": str(exc)})
+        add_count("CheckoutCacheErrors")
+        return None
+    answer = CheckoutAnswer.from_record(entry.result) if entry is not None else None
+    if answer is None:
+        add_count("CheckoutCacheMisses")
+        return None
+    add_count("CheckoutCacheHits", source=entry.source if entry is not None else "unknown")
+    return answer
+
+
+def _decide(
+    target: Target,
+    confirm_upstream: UpstreamConfirmer,
+    packages: PackageLookup,
+    max_price_increase: Decimal | float,
+    alternatives_limit: int,
+) -> tuple[CheckoutAnswer, bool]:
+    """The answer for `target` and whether it may be cached."""
+    my_id = target.my_package.id if target.my_package is not None else None
+
+    def block(reason: Reason) -> CheckoutAnswer:
+        ranked = alternatives_for(target, packages, max_price_increase, alternatives_limit)
+        return CheckoutAnswer(
+            "block", target.reseller_id, reason, tuple(alternative_json(a) for a in ranked), my_id
+        )
+
+    if target.package is None:
+        return block(Reason.NOT_IN_CATALOG), True
+    if not target.sellable:
+        return block(Reason.INACTIVE), True
+
+    try:
+        nodes = confirm_upstream(target.reseller_id)
+    except UpstreamError as exc:
+        kind = type(exc).__name__
+        add_count("UpstreamErrors", kind=kind, operation="checkout_validate")
+        log = get_logger().error if isinstance(exc, UpstreamAuthError) else get_logger().warning
+        log(
+            "roamify could not confirm a package; the catalog vouches for it",
+            extra={"reseller_id": target.reseller_id, "error_kind": kind, "status": exc.status},
+        )
+        return CheckoutAnswer("warn", target.reseller_id, Reason.UPSTREAM_UNREACHABLE, (), my_id), False
+
+    if not nodes:
+        return block(Reason.UNKNOWN_UPSTREAM), True
+    upstream_price = _upstream_price(nodes, target.reseller_id)
+    sale_price = target.sale_price
+    if upstream_price is not None and sale_price is not None and upstream_price > sale_price:
+        get_logger().warning(
+            "upstream price above the sale price",
+            extra={
+                "reseller_id": target.reseller_id,
+                "my_package_id": my_id,
+                "upstream_price": str(upstream_price),
+                "sale_price": str(sale_price),
+            },
+        )
+        return CheckoutAnswer("warn", target.reseller_id, Reason.NEGATIVE_MARGIN, (), my_id), True
+    return CheckoutAnswer("proceed", target.reseller_id, None, (), my_id), True
+
+
+def alternatives_for(
+    target: Target, packages: PackageLookup, max_price_increase: Decimal | float, limit: int
+) -> list[Alternative]:
+    """Ranked alternatives to `target`: equivalent-or-better first (cheapest first), then downgrades.
+
+    Candidates come from Queries on the country and region indexes. When the customer's country is
+    unknown (a multi-country package bought by packageId), only candidates covering every country
+    the original covers are offered.
+    """
+    original = target.package or original_from_row(target)
+    if original is None:
+        return []
+    destination = (target.destination or "").strip().upper() or None
+    must_cover: set[str] = set()
+    if destination is None:
+        if not original.coverage:
+            return []
+        destination = sorted(original.coverage)[0]
+        must_cover = set(original.coverage)
+    candidates = candidate_packages(original, destination, packages)
+    if must_cover:
+        candidates = [c for c in candidates if must_cover <= set(c.coverage)]
+    return rank_alternatives(
+        original, candidates, destination, max_price_increase=max_price_increase, limit=limit
+    )
+
+
+def original_from_row(target: Target) -> Package | None:
+    """The package a shop row promised, rebuilt from the row when the catalog no longer holds it.
+
+    The row says nothing of SMS, calls, hotspot or throttling, so none of them is required of a
+    replacement; its sale price stands in for the price.
+    """
+    row = target.my_package
+    if row is None or not row.reseller_id:
+        return None
+    country = (row.country_code or "").strip().upper()
+    return Package(
+        reseller_id=row.reseller_id,
+        id=package_uuid(row.reseller_id),
+        name=row.name,
+        country_code=country,
+        country_name=row.country_name or "",
+        region=(row.region or "").strip(),
+        geography="local",
+        coverage=(country,) if country else (),
+        data_mb=row.data_mb,
+        unlimited=row.unlimited,
+        validity_days=row.validity_days or 0,
+        price=row.sale_price if row.sale_price is not None else (row.base_price or Decimal(0)),
+        currency=row.currency,
+        with_sms=False,
+        with_call=False,
+        with_hotspot=False,
+        throttled=False,
+    )
+
+
+def _money(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.01")))
+
+
+def alternative_json(alternative: Alternative) -> dict[str, Any]:
+    """One alternative as the API shows it (camelCase, JSON-ready)."""
+    package = alternative.package
+    return {
+        "packageId": package.reseller_id,
+        "name": package.name,
+        "price": _money(package.price),
+        "dataMb": package.data_mb,
+        "unlimited": package.unlimited,
+        "validityDays": package.validity_days,
+        "coverage": list(package.coverage),
+        "equivalentOrBetter": alternative.equivalent_or_better,
+        "downgrade": alternative.downgrade,
+        "reasons": list(alternative.reasons),
+        "priceDifference": _money(alternative.price_difference),
+    }
+
+
+def _upstream_price(nodes: Sequence[Any], reseller_id: str) -> Decimal | None:
+    """The price Roamify lists for `reseller_id` in its nodes, or None when it gives no usable one."""
+    for node in nodes:
+        records = node.get("packages") if isinstance(node, dict) else None
+        for record in records if isinstance(records, list) else []:
+            if not isinstance(record, dict) or record.get("packageId") != reseller_id:
+                continue
+            price = record.get("price")
+            if isinstance(price, bool) or not isinstance(price, int | float | str):
+                return None
+            try:
+                value = Decimal(str(price))
+            except InvalidOperation:
+                return None
+            return value if value.is_finite() and value >= 0 else None
+    return None
+
+
+def _count_validation(answer: CheckoutAnswer) -> None:
+    add_count("CheckoutValidations")  # the total, in the handler's own metric set
+    add_count("CheckoutValidations", action=answer.action)
+    get_logger().info(
+        "checkout validated",
+        extra={
+            "action": answer.action,
+            "reason": answer.reason.value if answer.reason else None,
+            "reseller_id": answer.package_id,
+            "my_package_id": answer.my_package_id,
+            "cached": answer.cached,
+            "alternatives": len(answer.alternatives),
+        },
+    )

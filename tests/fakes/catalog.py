@@ -1,0 +1,154 @@
+"""In-memory stand-ins for checkout validation's ports: catalog, shop rows, Roamify, cache and clock.
+
+No sockets and no patching: the service takes these as arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from roamsync.domain.errors import StorageError
+from roamsync.domain.my_packages import MyPackage
+from roamsync.domain.packages import Package, package_uuid
+
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def package(
+    reseller_id: str,
+    *,
+    country: str = "SE",
+    region: str = "Europe",
+    coverage: Iterable[str] | None = None,
+    data_mb: int | None = 5 * 1024,
+    unlimited: bool = False,
+    days: int = 7,
+    price: str = "10.00",
+    status: str = "active",
+    sms: bool = False,
+    calls: bool = False,
+    hotspot: bool = False,
+    name: str | None = None,
+) -> Package:
+    """A catalog package with sensible defaults (a 5 GB, 7-day Swedish data plan at 10 USD)."""
+    return Package(
+        reseller_id=reseller_id,
+        id=package_uuid(reseller_id),
+        name=name or reseller_id,
+        country_code=country,
+        country_name=country,
+        region=region,
+        geography="local" if coverage is None else "regional",
+        coverage=tuple(coverage) if coverage is not None else (country,),
+        data_mb=None if unlimited else data_mb,
+        unlimited=unlimited,
+        validity_days=days,
+        price=Decimal(price),
+        currency="USD",
+        with_sms=sms,
+        with_call=calls,
+        with_hotspot=hotspot,
+        throttled=False,
+        status=status,  # type: ignore[arg-type]
+    ).with_hash()
+
+
+class FakePackages:
+    """The Packages table: get by reseller_id, and the country and region "indexes"."""
+
+    def __init__(self, packages: Iterable[Package] = ()) -> None:
+        self.packages = {p.reseller_id: p for p in packages}
+
+    def put(self, *packages: Package) -> None:
+        for p in packages:
+            self.packages[p.reseller_id] = p
+
+    def get(self, reseller_id: str) -> Package | None:
+        return self.packages.get(reseller_id)
+
+    def by_country(self, country_code: str) -> Iterator[Package]:
+        return iter([p for p in self.packages.values() if p.country_code == country_code.upper()])
+
+    def by_region(self, region: str) -> Iterator[Package]:
+        return iter([p for p in self.packages.values() if p.region == region])
+
+
+class FakeMyPackages:
+    def __init__(self, rows: Iterable[MyPackage] = ()) -> None:
+        self.rows = {r.id: r for r in rows}
+
+    def put(self, row: MyPackage) -> None:
+        self.rows[row.id] = row
+
+    def get(self, my_package_id: str) -> MyPackage | None:
+        return self.rows.get(my_package_id)
+
+
+class FakeRoamify:
+    """`package_nodes` over a dict of listed packageIds and prices; `failure` makes every call raise."""
+
+    def __init__(self, prices: Mapping[str, str] | None = None) -> None:
+        self.prices = dict(prices or {})
+        self.failure: Exception | None = None
+        self.calls: list[str] = []
+
+    def list_catalog(self, packages: Iterable[Package]) -> None:
+        for p in packages:
+            if p.status == "active":
+                self.prices[p.reseller_id] = str(p.price)
+
+    def __call__(self, reseller_id: str) -> list[Any]:
+        self.calls.append(reseller_id)
+        if self.failure is not None:
+            raise self.failure
+        if reseller_id not in self.prices:
+            return []
+        record = {"packageId": reseller_id, "price": float(self.prices[reseller_id]), "day": 7}
+        return [{"countryCode": "SE", "countryName": "Sweden", "packages": [record]}]
+
+
+@dataclass(frozen=True)
+class FakeHit:
+    result: dict[str, Any]
+    source: str
+
+
+class FakeValidationCache:
+    """A dict with expiry against a clock, as the table adapter behaves; `failing` raises StorageError."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.items: dict[str, tuple[dict[str, Any], datetime]] = {}
+        self.failing = False
+
+    def get(self, key: str) -> FakeHit | None:
+        if self.failing:
+            raise StorageError("the cache is down")
+        stored = self.items.get(key)
+        if stored is None or stored[1] <= self.clock():
+            return None
+        return FakeHit(copy.deepcopy(stored[0]), "table")
+
+    def put(self, key: str, result: Mapping[str, Any], ttl_seconds: float) -> None:
+        if self.failing:
+            raise StorageError("the cache is down")
+        if ttl_seconds > 0:
+            self.items[key] = (copy.deepcopy(dict(result)), self.clock() + timedelta(seconds=ttl_seconds))

@@ -1,0 +1,240 @@
+"""Orders function: `POST /api/orders` and `GET /api/orders/{orderId}` (client token).
+
+POST needs an `Idempotency-Key` header (1-200 characters) and `{"myPackageId" | "packageId",
+"quantity"}`. Replies (every error in the `{"error": {"code", "message"}}` shape):
+
+* 201 placed by this request: `{orderId, status, packageId, originalPackageId, fallbackUsed,
+  roamifyOrderId, referenceId}`;
+* 200 the same key and body again: the same body as it stands now, with `Idempotent-Replayed:
+  true`; nothing is placed (a 409 / 202 / 503 outcome is replayed with its own status);
+* 202 UNKNOWN (Roamify failed and could not say whether the order exists; GET reconciles it) or
+  PENDING (another request with this key is still at work);
+* 400 bad input, 404 unknown id, 422 the key was used for another body — nothing written or sent;
+* 409 `{"error": {...}, "alternatives": [...]}`: the package is gone and nothing equivalent-or-
+  better exists; nothing ordered;
+* 503 + Retry-After: Roamify is down (breaker open: answered at once, nothing written) or failed
+  with nothing ordered (the same key may be sent again and tries again);
+* 502 Roamify rejected the order as malformed.
+
+GET answers the order with its attempts, reconciling an UNKNOWN one first (lookups only).
+
+Wiring per Lambda container: the Orders repository, a Roamify client with the order path's own
+short timeouts and retries, and one circuit breaker, rebuilt only when the Container changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from roamsync.adapters.orders import OrderRepository
+from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
+from roamsync.container import Container, get_container
+from roamsync.domain.orders import FailureReason, IdempotencyKeyReused, OrderRequest, OrderStatus
+from roamsync.http import error_response, json_response, new_resolver
+from roamsync.observability import lambda_entrypoint
+from roamsync.services.orders import (
+    RETRY_SLEEP_CAP_SECONDS,
+    CircuitBreaker,
+    CircuitOpen,
+    OrderPolicy,
+    OrderPorts,
+    Placement,
+    get_order,
+    place_order,
+)
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+MAX_KEY_LENGTH = 200
+MAX_ORDER_ID_LENGTH = 100
+
+app = new_resolver()
+
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class OrderBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    myPackageId: Identifier | None = Field(default=None, description="the shop's own package id")
+    packageId: Identifier | None = Field(default=None, description="a Roamify packageId")
+    quantity: int = Field(ge=1, description="eSIMs to order, 1..ORDER_MAX_QUANTITY")
+
+
+# --- wiring -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Wiring:
+    container: Container
+    orders: OrderRepository
+    roamify: RoamifyClient
+    breaker: CircuitBreaker
+    policy: OrderPolicy
+
+
+_wiring: _Wiring | None = None
+_wiring_lock = threading.Lock()
+
+
+def _capped_sleep(seconds: float) -> None:
+    # A 429's Retry-After may ask for 30 s; the order path never waits that long between retries.
+    time.sleep(min(seconds, RETRY_SLEEP_CAP_SECONDS))
+
+
+def _build(container: Container) -> _Wiring:
+    from roamsync.adapters.secrets import resolve_secret
+
+    s = container.settings
+    key = resolve_secret(s.roamify_api_key, s.roamify_api_key_secret, what="the Roamify API key")
+    client = RoamifyClient(
+        s.roamify_base_url,
+        key,
+        connect_timeout=s.roamify_connect_timeout_seconds,
+        read_timeout=s.order_lookup_timeout_seconds,
+        retry=RetryPolicy(
+            s.order_lookup_max_attempts,
+            s.roamify_backoff_base_seconds,
+            min(s.roamify_backoff_cap_seconds, RETRY_SLEEP_CAP_SECONDS),
+        ),
+        sleep=_capped_sleep,
+    )
+    container.bind_tables()
+    return _Wiring(
+        container=container,
+        orders=OrderRepository(),
+        roamify=client,
+        breaker=CircuitBreaker(
+            failure_threshold=s.order_breaker_failure_threshold,
+            cooldown_seconds=s.order_breaker_cooldown_seconds,
+        ),
+        policy=OrderPolicy.from_settings(s),
+    )
+
+
+def wiring() -> _Wiring:
+    """This container's order-path adapters and breaker (built on first use)."""
+    global _wiring  # noqa: PLW0603 - one set per Lambda container, by design
+    container = get_container()
+    with _wiring_lock:
+        if _wiring is None or _wiring.container is not container:
+            _wiring = _build(container)
+        return _wiring
+
+
+def _remaining_time(budget_seconds: float) -> Callable[[], float]:
+    """Seconds left for this request: the order budget, and never more than Lambda has left."""
+    started = time.monotonic()
+    context = getattr(app, "lambda_context", None)
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+
+    def remaining() -> float:
+        left = budget_seconds - (time.monotonic() - started)
+        if callable(remaining_ms):
+            left = min(left, remaining_ms() / 1000)
+        return left
+
+    return remaining
+
+
+def _ports(w: _Wiring) -> OrderPorts:
+    container = w.container
+    return OrderPorts(
+        orders=w.orders,
+        packages=container.packages,
+        my_packages=container.my_packages,
+        roamify=w.roamify,
+        breaker=w.breaker,
+        clock=container.clock,
+        remaining=_remaining_time(container.settings.order_time_budget_seconds),
+    )
+
+
+# --- replies ----------------------------------------------------------------------------------------
+
+
+def _retry_after_headers(seconds: int | None) -> dict[str, str]:
+    return {"Retry-After": str(max(1, seconds or 1))}
+
+
+def _reply(placement: Placement) -> Response[str]:
+    order = placement.order
+    headers = {"Idempotent-Replayed": "true"} if placement.replayed else {}
+    if order.status is OrderStatus.PLACED:
+        return json_response(200 if placement.replayed else 201, order.summary(), headers)
+    if order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
+        return json_response(202, order.summary(), headers)
+    failure = order.failure
+    assert failure is not None  # noqa: S101 - a FAILED order always carries its failure
+    error = {"code": failure.reason.value, "message": failure.message, "orderId": order.order_id}
+    if failure.reason is FailureReason.NO_EQUIVALENT:
+        return json_response(409, {"error": error, "alternatives": list(order.alternatives)}, headers)
+    if failure.retryable:
+        headers.update(_retry_after_headers(placement.retry_after_seconds))
+        return json_response(503, {"error": error}, headers)
+    return json_response(502, {"error": error}, headers)
+
+
+@app.exception_handler(CircuitOpen)
+def _circuit_open(exc: CircuitOpen) -> Response[str]:
+    return json_response(
+        503,
+        {"error": {"code": "upstream_unavailable", "message": f"{exc}; nothing was ordered"}},
+        _retry_after_headers(exc.retry_after_seconds),
+    )
+
+
+@app.exception_handler(IdempotencyKeyReused)
+def _key_reused(exc: IdempotencyKeyReused) -> Response[str]:
+    return error_response(422, "idempotency_key_reused", str(exc))
+
+
+# --- routes -----------------------------------------------------------------------------------------
+
+
+@app.post(
+    "/api/orders",
+    summary="Place an order, at most once per Idempotency-Key",
+    responses={
+        201: {"description": "placed"},
+        200: {"description": "the same key again: the same order, nothing placed"},
+        202: {"description": "outcome unknown or still in progress; GET the order later"},
+        409: {"description": "no equivalent-or-better package; alternatives offered"},
+        422: {"description": "the key was used for a different body"},
+        503: {"description": "Roamify is down; see Retry-After"},
+    },
+)
+def create_order(body: Annotated[OrderBody, Body()]) -> Response[str]:
+    key = app.current_event.headers.get(IDEMPOTENCY_KEY)
+    if key is None or not key.strip():
+        return error_response(400, "missing_idempotency_key", f"the {IDEMPOTENCY_KEY} header is required")
+    if len(key) > MAX_KEY_LENGTH:
+        return error_response(
+            400,
+            "invalid_idempotency_key",
+            f"the {IDEMPOTENCY_KEY} header is at most {MAX_KEY_LENGTH} characters",
+        )
+    w = wiring()
+    request = OrderRequest(my_package_id=body.myPackageId, package_id=body.packageId, quantity=body.quantity)
+    return _reply(place_order(key, request, _ports(w), w.policy))
+
+
+@app.get("/api/orders/<orderId>", summary="One order with its attempts")
+def read_order(orderId: str) -> Response[str]:
+    if len(orderId) > MAX_ORDER_ID_LENGTH:
+        return error_response(404, "not_found", "no such order")
+    w = wiring()
+    return json_response(200, get_order(orderId, _ports(w), w.policy).detail())
+
+
+@lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,404 @@
+"""An order request and its life: the Order record, its attempts, and which fallback may be ordered.
+
+States (DESIGN §2, §4)::
+
+    PENDING ──▶ PLACED                      an upstream order exists (terminal)
+        │ ├───▶ FAILED                      nothing was ordered upstream; `failure` says why
+        │ └───▶ UNKNOWN ──▶ PLACED | FAILED an attempt's fate is in doubt; reconciled by lookup
+        ▲
+        └─── FAILED(retryable) ─ the same Idempotency-Key again re-drives it (nothing was ordered)
+
+An order may hold several attempts, each with its own deterministic ``referenceId``
+(``f"{order_id}-a{n}"``). A new attempt only ever starts once every earlier one is known not to
+have created an upstream order, so one request can never buy two eSIMs.
+
+Pure: no I/O. The order id is uuid5 of a fixed namespace and the Idempotency-Key, so the same key
+always finds the same record with one GetItem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from roamsync.domain.equivalence import Alternative, best_replacement, is_equivalent_or_better
+from roamsync.domain.errors import Conflict, RoamsyncError
+from roamsync.domain.packages import Package
+
+# Fixed: the same Idempotency-Key gives the same order id on every machine, forever.
+ORDER_NAMESPACE = uuid.UUID("0b7c5d3e-8f4a-4e61-b2d9-7a13c6e5f208")
+
+# A PENDING record untouched for this long has no live worker (the Lambda times out at 29 s).
+PENDING_LEASE_SECONDS = 60.0
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"
+    PLACED = "PLACED"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"
+
+
+class AttemptOutcome(StrEnum):
+    """What one upstream order creation came to."""
+
+    PENDING = "pending"  # about to be sent, or sent and not answered yet
+    PLACED = "placed"  # Roamify answered with the order
+    FOUND = "found_after_error"  # Roamify failed, but the lookup by referenceId found the order
+    NOT_PLACED = "not_placed"  # Roamify failed and the lookup confirmed there is no such order
+    REJECTED = "rejected"  # Roamify refused the request (4xx, 429): nothing was created
+    NOT_SENT = "not_sent"  # the breaker or the deadline stopped it before it left
+    UNKNOWN = "unknown"  # Roamify failed and the lookup could not tell
+
+    @property
+    def created(self) -> bool:
+        return self in (AttemptOutcome.PLACED, AttemptOutcome.FOUND)
+
+    @property
+    def settled_without_order(self) -> bool:
+        """True when this attempt certainly created no upstream order."""
+        return self in (AttemptOutcome.NOT_PLACED, AttemptOutcome.REJECTED, AttemptOutcome.NOT_SENT)
+
+
+class FailureReason(StrEnum):
+    NO_EQUIVALENT = "no_equivalent_package"  # the package is gone and nothing equivalent-or-better exists
+    REJECTED = "upstream_rejected"  # Roamify refused the order as malformed: retrying will not help
+    UNAVAILABLE = "upstream_unavailable"  # Roamify failed and nothing was ordered: retry later
+
+
+class InvalidTransition(RoamsyncError):
+    """A state change the order's state machine does not allow (a bug, never the caller's fault)."""
+
+
+class IdempotencyKeyReused(Conflict):
+    """The Idempotency-Key was already used for a different request body."""
+
+
+class OrderRequest(BaseModel):
+    """The normalised request an order was made for: what the request hash covers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    my_package_id: str | None = None
+    package_id: str | None = None
+    quantity: int
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON of the request: equal bodies, equal fingerprints."""
+        canonical = json.dumps(
+            {"myPackageId": self.my_package_id, "packageId": self.package_id, "quantity": self.quantity},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Attempt(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    attempt: int
+    package_id: str
+    reference_id: str
+    outcome: AttemptOutcome = AttemptOutcome.PENDING
+    error: str | None = None  # short kind: "timeout", "http_500", "rate_limited", "circuit_open", ...
+    roamify_order_id: str | None = None
+    at: datetime
+
+    @property
+    def timed_out(self) -> bool:
+        return self.error == "timeout"
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "packageId": self.package_id,
+            "referenceId": self.reference_id,
+            "outcome": self.outcome.value,
+            "error": self.error,
+            "roamifyOrderId": self.roamify_order_id,
+            "at": self.at.isoformat(),
+        }
+
+
+class Failure(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    reason: FailureReason
+    message: str
+    retryable: bool = False
+    retry_after_seconds: int | None = None
+
+
+_ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.PLACED, OrderStatus.FAILED, OrderStatus.UNKNOWN}),
+    OrderStatus.UNKNOWN: frozenset({OrderStatus.PLACED, OrderStatus.FAILED}),
+    OrderStatus.FAILED: frozenset({OrderStatus.PENDING}),  # only when retryable; checked below
+    OrderStatus.PLACED: frozenset(),
+}
+
+
+def order_id_for(idempotency_key: str) -> str:
+    """The order id an Idempotency-Key maps to: uuid5 of the order namespace and the key."""
+    return str(uuid.uuid5(ORDER_NAMESPACE, idempotency_key))
+
+
+def reference_id_for(order_id: str, attempt: int) -> str:
+    """The referenceId sent to Roamify with attempt `attempt` (1-based) of an order."""
+    return f"{order_id}-a{attempt}"
+
+
+class Order(BaseModel):
+    """One order request. Immutable: every change returns a new Order (saved with optimistic locking)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    request: OrderRequest
+    request_hash: str
+    status: OrderStatus = OrderStatus.PENDING
+    original_package_id: str
+    package_id: str  # the package of the latest attempt (the one ordered, once PLACED)
+    destination: str | None = None
+    roamify_order_id: str | None = None
+    attempts: tuple[Attempt, ...] = ()
+    failure: Failure | None = None
+    alternatives: tuple[dict[str, Any], ...] = ()
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0  # the stored version; 0 until first written
+
+    @classmethod
+    def new(
+        cls,
+        idempotency_key: str,
+        request: OrderRequest,
+        *,
+        reseller_id: str,
+        destination: str | None,
+        now: datetime,
+    ) -> Order:
+        """A PENDING order for `request` under `idempotency_key`, not yet attempted."""
+        return cls(
+            order_id=order_id_for(idempotency_key),
+            request=request,
+            request_hash=request.fingerprint(),
+            original_package_id=reseller_id,
+            package_id=reseller_id,
+            destination=destination,
+            created_at=now,
+            updated_at=now,
+        )
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    @property
+    def fallback_used(self) -> bool:
+        return self.package_id != self.original_package_id
+
+    @property
+    def last_attempt(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def reference_id(self) -> str | None:
+        last = self.last_attempt
+        return last.reference_id if last else None
+
+    @property
+    def open_attempt(self) -> Attempt | None:
+        """The attempt whose outcome is still in doubt (at most one ever is), else None."""
+        last = self.last_attempt
+        if last is not None and last.outcome in (AttemptOutcome.PENDING, AttemptOutcome.UNKNOWN):
+            return last
+        return None
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is OrderStatus.FAILED and self.failure is not None and self.failure.retryable
+
+    def summary(self) -> dict[str, Any]:
+        """What POST /api/orders answers."""
+        return {
+            "orderId": self.order_id,
+            "status": self.status.value,
+            "packageId": self.package_id,
+            "originalPackageId": self.original_package_id,
+            "fallbackUsed": self.fallback_used,
+            "roamifyOrderId": self.roamify_order_id,
+            "referenceId": self.reference_id,
+        }
+
+    def detail(self) -> dict[str, Any]:
+        """What GET /api/orders/{orderId} answers: the summary, the attempts and why it failed."""
+        failure = None
+        if self.failure is not None:
+            failure = {
+                "reason": self.failure.reason.value,
+                "message": self.failure.message,
+                "retryable": self.failure.retryable,
+            }
+        return {
+            **self.summary(),
+            "quantity": self.request.quantity,
+            "myPackageId": self.request.my_package_id,
+            "destination": self.destination,
+            "attempts": [a.view() for a in self.attempts],
+            "failure": failure,
+            "alternatives": list(self.alternatives),
+            "createdAt": self.created_at.isoformat(),
+            "updatedAt": self.updated_at.isoformat(),
+        }
+
+    # --- changing ---------------------------------------------------------------------------------
+
+    def _to(self, status: OrderStatus, now: datetime, **changes: Any) -> Order:
+        if status is not self.status:
+            if status not in _ALLOWED[self.status]:
+                raise InvalidTransition(f"order {self.order_id}: {self.status} -> {status} is not allowed")
+            if self.status is OrderStatus.FAILED and not self.retryable:
+                raise InvalidTransition(f"order {self.order_id} failed for good and cannot be re-driven")
+        return self.model_copy(update={"status": status, "updated_at": now, **changes})
+
+    def start_attempt(self, package_id: str, now: datetime) -> Order:
+        """A new attempt at `package_id` under a new referenceId. Only while PENDING and once every
+        earlier attempt is known to have created nothing; raises InvalidTransition otherwise."""
+        if self.status is not OrderStatus.PENDING:
+            raise InvalidTransition(f"order {self.order_id} is {self.status}, not PENDING")
+        if any(not a.outcome.settled_without_order for a in self.attempts):
+            raise InvalidTransition(f"order {self.order_id} has an attempt that may have created an order")
+        number = len(self.attempts) + 1
+        attempt = Attempt(
+            attempt=number,
+            package_id=package_id,
+            reference_id=reference_id_for(self.order_id, number),
+            at=now,
+        )
+        return self.model_copy(
+            update={"attempts": (*self.attempts, attempt), "package_id": package_id, "updated_at": now}
+        )
+
+    def settle_attempt(
+        self,
+        outcome: AttemptOutcome,
+        now: datetime,
+        *,
+        error: str | None = None,
+        roamify_order_id: str | None = None,
+    ) -> Order:
+        """Record what the latest attempt came to (keeping an earlier error when none is given)."""
+        last = self.last_attempt
+        if last is None:
+            raise InvalidTransition(f"order {self.order_id} has no attempt to settle")
+        settled = last.model_copy(
+            update={
+                "outcome": outcome,
+                "error": error if error is not None else last.error,
+                "roamify_order_id": roamify_order_id or last.roamify_order_id,
+            }
+        )
+        return self.model_copy(update={"attempts": (*self.attempts[:-1], settled), "updated_at": now})
+
+    def placed(self, roamify_order_id: str, now: datetime) -> Order:
+        """PLACED with the latest attempt's package (→ PLACED from PENDING or UNKNOWN)."""
+        last = self.last_attempt
+        if last is None or not last.outcome.created:
+            raise InvalidTransition(f"order {self.order_id}: no attempt created an upstream order")
+        return self._to(OrderStatus.PLACED, now, roamify_order_id=roamify_order_id, failure=None)
+
+    def unknown(self, now: datetime) -> Order:
+        return self._to(OrderStatus.UNKNOWN, now)
+
+    def failed(
+        self,
+        reason: FailureReason,
+        message: str,
+        now: datetime,
+        *,
+        retryable: bool = False,
+        retry_after_seconds: int | None = None,
+        alternatives: Iterable[dict[str, Any]] = (),
+    ) -> Order:
+        """FAILED: allowed only when no attempt may have created an upstream order."""
+        if any(not a.outcome.settled_without_order for a in self.attempts):
+            raise InvalidTransition(f"order {self.order_id} may have been placed; it cannot fail")
+        failure = Failure(
+            reason=reason, message=message, retryable=retryable, retry_after_seconds=retry_after_seconds
+        )
+        return self._to(OrderStatus.FAILED, now, failure=failure, alternatives=tuple(alternatives))
+
+    def redriven(self, now: datetime) -> Order:
+        """A retryable FAILED order back to PENDING for another go (same key, same body)."""
+        if not self.retryable:
+            raise InvalidTransition(f"order {self.order_id} is {self.status} and cannot be re-driven")
+        return self._to(OrderStatus.PENDING, now, failure=None, alternatives=())
+
+    def is_stale_pending(self, now: datetime) -> bool:
+        """PENDING and untouched for longer than any worker can live: its worker died."""
+        return (
+            self.status is OrderStatus.PENDING
+            and (now - self.updated_at).total_seconds() > PENDING_LEASE_SECONDS
+        )
+
+
+# --- fallback -------------------------------------------------------------------------------------
+
+
+def choose_fallback(
+    original: Package | None,
+    candidates: Iterable[Package],
+    destinations: Sequence[str],
+    *,
+    max_price_increase: Decimal | float,
+    exclude: Iterable[str] = (),
+) -> Package | None:
+    """The package to order instead of `original`, or None: never a downgrade.
+
+    A candidate qualifies when it is equivalent or better (domain.equivalence) for *every* one of
+    `destinations` — one country when the customer's destination is known, else every country the
+    original covers — and is not in `exclude` (packages known to be gone). Among qualifying ones,
+    the cheapest (the ranking of :func:`best_replacement`). No original or no destination: None.
+    """
+    if original is None or not destinations:
+        return None
+    excluded = set(exclude)
+    qualifying = [
+        candidate
+        for candidate in candidates
+        if candidate.reseller_id not in excluded
+        and all(
+            is_equivalent_or_better(original, candidate, d, max_price_increase=max_price_increase)
+            for d in destinations
+        )
+    ]
+    return best_replacement(original, qualifying, destinations[0], max_price_increase=max_price_increase)
+
+
+def alternative_view(alternative: Alternative) -> dict[str, Any]:
+    """One ranked alternative as the API shows it (camelCase, prices as numbers)."""
+    package = alternative.package
+    return {
+        "packageId": package.reseller_id,
+        "name": package.name,
+        "countryCode": package.country_code,
+        "coverage": list(package.coverage),
+        "dataMb": package.data_mb,
+        "unlimited": package.unlimited,
+        "validityDays": package.validity_days,
+        "withSms": package.with_sms,
+        "withCall": package.with_call,
+        "withHotspot": package.with_hotspot,
+        "price": float(package.price),
+        "currency": package.currency,
+        "priceDifference": float(alternative.price_difference),
+        "equivalentOrBetter": alternative.equivalent_or_better,
+        "downgrade": alternative.downgrade,
+        "reasons": list(alternative.reasons),
+    }

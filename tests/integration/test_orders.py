@@ -1,0 +1,553 @@
+"""Order placement end to end, in process: HTTP through the local gateway (authorizer included) to
+the Orders handler, moto's DynamoDB and the Roamify simulator. The simulator's order log
+(`sim.orders`) is the witness: it counts every order Roamify really created."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from werkzeug.test import Client, TestResponse
+
+from roamsync.container import Container, set_container
+from roamsync.domain.equivalence import RegionFallbacks, is_equivalent_or_better, rank_alternatives
+from roamsync.domain.my_packages import MyPackage
+from roamsync.domain.orders import choose_fallback, order_id_for
+from roamsync.domain.packages import NormalisedCatalog, Package, normalise_nodes
+from roamsync.domain.runs import Trigger
+from roamsync.services.catalog import candidate_packages, destination_of
+from roamsync.services.sync import run_sync
+from roamsync.settings import reset_settings
+from roamsync_dev import lambda_runtime
+from roamsync_dev.gateway import Gateway
+from tests.conftest import REGION, TABLE_NAMES, make_settings
+from tests.fakes.orders import FakeCatalog
+
+CLIENT_TOKEN = "client-secret-token"
+ORDERS = "/api/orders"
+ORDER_POST = ("POST", "/api/esim/order")
+BREAKER_THRESHOLD = 3
+TOLERANCE = Decimal("0.10")
+SUMMARY_FIELDS = (
+    "orderId",
+    "status",
+    "packageId",
+    "originalPackageId",
+    "fallbackUsed",
+    "roamifyOrderId",
+    "referenceId",
+)
+
+
+# The conftest simulator's catalog (200 packages, seed 7), normalised as a sync does it.
+_CATALOG: dict[str, Package] = {}
+
+
+def sync(container: Container) -> None:
+    outcome = run_sync(
+        source=container.roamify,
+        packages=container.packages,
+        runs=container.runs,
+        clock=container.clock,
+        max_deactivation_ratio=0.2,
+        page_size=50,
+        trigger=Trigger.CLI,
+    )
+    assert outcome.run.status.value == "succeeded"
+
+
+@dataclass
+class Shop:
+    """The system under test and its witnesses."""
+
+    container: Container
+    sim: Any
+    gateway: Gateway
+
+    def client(self) -> Client:
+        return Client(self.gateway)
+
+    def post(
+        self, body: Any, key: str | None = "key-1", *, raw: str | None = None, client: Client | None = None
+    ) -> TestResponse:
+        headers = {"Authorization": f"Bearer {CLIENT_TOKEN}", "Content-Type": "application/json"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        data = raw if raw is not None else json.dumps(body)
+        return (client or self.client()).post(ORDERS, headers=headers, data=data)
+
+    def get(self, order_id: str) -> TestResponse:
+        return self.client().get(f"{ORDERS}/{order_id}", headers={"Authorization": f"Bearer {CLIENT_TOKEN}"})
+
+    def order_records(self) -> list[dict[str, Any]]:
+        client = boto3.client("dynamodb", region_name=REGION)
+        return client.scan(TableName=TABLE_NAMES["OrdersTable"])["Items"]
+
+    def upstream_order_posts(self) -> int:
+        return self.sim.request_counts[ORDER_POST]
+
+    def catalog(self) -> dict[str, Package]:
+        return self.container.packages.load_all()
+
+
+def upstream_catalog(container: Container) -> dict[str, Package]:
+    """The seeded simulator's catalog, normalised: fetched once per module (it is the same each time)."""
+    if not _CATALOG:
+        catalog = NormalisedCatalog()
+        for page in container.roamify.iter_catalog_pages(50):
+            normalise_nodes(page.nodes, catalog)
+        _CATALOG.update(catalog.packages)
+    return _CATALOG
+
+
+@contextmanager
+def running_shop(simulator: Any, monkeypatch: pytest.MonkeyPatch, *, full_catalog: bool) -> Iterator[Shop]:
+    # Short timeouts: a timed-out create gives up after 0.5 s while the simulator hangs for 1 s.
+    container = Container(
+        make_settings(
+            simulator.url,
+            roamify_connect_timeout_seconds=0.5,
+            order_create_timeout_seconds=0.5,
+            order_lookup_timeout_seconds=0.5,
+            order_lookup_max_attempts=2,
+            order_breaker_failure_threshold=BREAKER_THRESHOLD,
+            order_breaker_cooldown_seconds=30,
+            order_time_budget_seconds=10,
+            order_deadline_margin_seconds=0.5,
+        )
+    )
+    simulator.faults.timeout_seconds = 1.0
+    # The authorizer reads the client token from the environment, as in AWS.
+    monkeypatch.setenv("CLIENT_TOKEN", CLIENT_TOKEN)
+    monkeypatch.setenv("ADMIN_TOKEN", "admin-secret-token")
+    reset_settings()
+    set_container(container)
+    catalog = upstream_catalog(container)
+    # What a sync writes; bad-input tests need only the one package they name.
+    container.packages.write(catalog.values() if full_catalog else [pick_live(catalog)])
+    simulator.reset_counts()
+    gateway = Gateway(lambda_runtime.default_template())
+    try:
+        yield Shop(container, simulator, gateway)
+    finally:
+        gateway.close(timeout=5)
+        set_container(None)
+        reset_settings()
+
+
+@pytest.fixture
+def shop(aws: None, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
+    with running_shop(simulator, monkeypatch, full_catalog=True) as running:
+        yield running
+
+
+@pytest.fixture
+def bare_shop(aws: None, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
+    with running_shop(simulator, monkeypatch, full_catalog=False) as running:
+        yield running
+
+
+# --- picking packages from the synced catalog with the same rules the service uses ------------------
+
+
+def fallback_for(catalog: FakeCatalog, package: Package) -> Package | None:
+    destination = destination_of(package, None)
+    if destination is None:
+        return None
+    candidates = candidate_packages(package, destination, catalog)
+    candidates += RegionFallbacks.default().fallback_candidates(package.region, catalog.get)
+    return choose_fallback(package, candidates, (destination,), max_price_increase=TOLERANCE)
+
+
+@dataclass(frozen=True)
+class Picks:
+    live: Package  # any active single-country package
+    with_fallback: Package  # one whose removal has an equivalent-or-better replacement
+    without_fallback: Package  # one with none, but with (downgrade) alternatives to offer
+
+
+def local_packages(catalog: dict[str, Package]) -> list[Package]:
+    return sorted(
+        (p for p in catalog.values() if p.geography == "local" and p.status == "active"),
+        key=lambda p: p.reseller_id,
+    )
+
+
+def pick_live(catalog: dict[str, Package]) -> Package:
+    return local_packages(catalog)[0]
+
+
+_PICKS: list[Picks] = []
+
+
+@pytest.fixture
+def picks() -> Picks:
+    if not _PICKS:
+        assert _CATALOG, "a shop fixture fetches the catalog first"
+        catalog = FakeCatalog(_CATALOG.values())
+        local = local_packages(_CATALOG)
+        with_fallback = next(p for p in local if fallback_for(catalog, p) is not None)
+        without_fallback = next(
+            p
+            for p in local
+            if fallback_for(catalog, p) is None
+            and rank_alternatives(
+                p,
+                candidate_packages(p, p.country_code, catalog),
+                p.country_code,
+                max_price_increase=TOLERANCE,
+            )
+        )
+        _PICKS.append(
+            Picks(live=pick_live(_CATALOG), with_fallback=with_fallback, without_fallback=without_fallback)
+        )
+    return _PICKS[0]
+
+
+def order_body(package: Package, quantity: int = 1) -> dict[str, Any]:
+    return {"packageId": package.reseller_id, "quantity": quantity}
+
+
+# --- placing ----------------------------------------------------------------------------------------------
+
+
+def test_an_order_for_a_live_package_is_placed_once_and_read_back_with_its_attempt(
+    shop: Shop, picks: Picks
+) -> None:
+    package = picks.live
+
+    response = shop.post(order_body(package, quantity=2))
+
+    assert response.status_code == 201, response.text
+    body = response.json
+    assert set(body) == set(SUMMARY_FIELDS)
+    assert body["status"] == "PLACED"
+    assert body["orderId"] == order_id_for("key-1")
+    assert body["packageId"] == body["originalPackageId"] == package.reseller_id
+    assert body["fallbackUsed"] is False
+    [upstream] = shop.sim.orders
+    assert upstream["id"] == body["roamifyOrderId"]
+    assert upstream["referenceId"] == body["referenceId"] == f"{body['orderId']}-a1"
+    assert [i["packageId"] for i in upstream["items"]] == [package.reseller_id] * 2
+
+    read = shop.get(body["orderId"])
+    assert read.status_code == 200
+    assert read.json["status"] == "PLACED"
+    assert [a["outcome"] for a in read.json["attempts"]] == ["placed"]
+
+
+def test_an_order_by_my_package_id_orders_the_mapped_package(shop: Shop, picks: Picks) -> None:
+    package = picks.live
+    row = MyPackage(
+        id="shop-1", reseller_id=package.reseller_id, name="mine", country_code=package.country_code
+    )
+    shop.container.my_packages.save(row)
+
+    response = shop.post({"myPackageId": "shop-1", "quantity": 1})
+
+    assert response.status_code == 201, response.text
+    assert [o["items"][0]["packageId"] for o in shop.sim.orders] == [package.reseller_id]
+
+
+def test_a_stale_package_is_replaced_by_one_equivalent_or_better_order(shop: Shop, picks: Picks) -> None:
+    # given a package the catalog still lists as active but Roamify has removed
+    package = picks.with_fallback
+    shop.sim.remove_packages([package.reseller_id])
+
+    # when it is ordered
+    response = shop.post(order_body(package))
+
+    # then exactly one upstream order exists, for an equivalent-or-better package covering the destination
+    assert response.status_code == 201, response.text
+    body = response.json
+    assert body["fallbackUsed"] is True
+    assert body["originalPackageId"] == package.reseller_id
+    assert body["packageId"] != package.reseller_id
+    [upstream] = shop.sim.orders
+    assert upstream["items"][0]["packageId"] == body["packageId"]
+    assert upstream["referenceId"] == body["referenceId"] == f"{body['orderId']}-a2"
+    chosen = shop.catalog()[body["packageId"]]
+    assert package.country_code in chosen.coverage
+    assert is_equivalent_or_better(package, chosen, package.country_code, max_price_increase=TOLERANCE)
+
+
+def test_a_package_known_inactive_goes_to_the_fallback_without_a_doomed_upstream_call(
+    shop: Shop, picks: Picks
+) -> None:
+    # given a removal the nightly sync has already recorded
+    package = picks.with_fallback
+    shop.sim.remove_packages([package.reseller_id])
+    sync(shop.container)
+    assert shop.catalog()[package.reseller_id].status == "inactive"
+    shop.sim.reset_counts()
+
+    response = shop.post(order_body(package))
+
+    assert response.status_code == 201, response.text
+    assert response.json["fallbackUsed"] is True
+    assert shop.upstream_order_posts() == 1
+    assert len(shop.sim.orders) == 1
+    assert response.json["referenceId"].endswith("-a1")
+
+
+def test_a_500_after_the_order_was_created_means_one_order_and_no_fallback(shop: Shop, picks: Picks) -> None:
+    package = picks.with_fallback
+    shop.sim.faults.error_after_commit_next = 1
+
+    response = shop.post(order_body(package))
+
+    assert response.status_code == 201, response.text
+    assert response.json["fallbackUsed"] is False
+    assert response.json["packageId"] == package.reseller_id
+    [upstream] = shop.sim.orders
+    assert upstream["id"] == response.json["roamifyOrderId"]
+    attempts = shop.get(response.json["orderId"]).json["attempts"]
+    assert [(a["outcome"], a["error"]) for a in attempts] == [("found_after_error", "http_500")]
+
+
+def test_a_timeout_after_the_order_was_created_means_one_order_and_no_fallback(
+    shop: Shop, picks: Picks
+) -> None:
+    package = picks.with_fallback
+    shop.sim.faults.timeout_after_commit_next = 1
+
+    started = time.monotonic()
+    response = shop.post(order_body(package))
+
+    assert response.status_code == 201, response.text
+    assert response.json["fallbackUsed"] is False
+    assert len(shop.sim.orders) == 1
+    assert shop.upstream_order_posts() == 1
+    assert time.monotonic() - started < 5
+    attempts = shop.get(response.json["orderId"]).json["attempts"]
+    assert [(a["outcome"], a["error"]) for a in attempts] == [("found_after_error", "timeout")]
+
+
+def test_no_equivalent_package_answers_409_with_alternatives_and_orders_nothing(
+    shop: Shop, picks: Picks
+) -> None:
+    package = picks.without_fallback
+    shop.sim.remove_packages([package.reseller_id])
+
+    response = shop.post(order_body(package))
+
+    assert response.status_code == 409, response.text
+    body = response.json
+    assert body["error"]["code"] == "no_equivalent_package"
+    assert body["error"]["orderId"] == order_id_for("key-1")
+    assert body["alternatives"], "a 409 offers what there is"
+    assert all(a["downgrade"] and a["reasons"] for a in body["alternatives"])
+    assert shop.sim.orders == []
+    # and the same key again answers the same, still ordering nothing
+    again = shop.post(order_body(package))
+    assert again.status_code == 409
+    assert again.json == body
+    assert shop.sim.orders == []
+
+
+# --- idempotency -----------------------------------------------------------------------------------------
+
+
+def test_the_same_key_twice_in_a_row_places_one_order(shop: Shop, picks: Picks) -> None:
+    package = picks.live
+
+    first = shop.post(order_body(package))
+    second = shop.post(order_body(package))
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json == first.json
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert len(shop.sim.orders) == 1
+    assert shop.upstream_order_posts() == 1
+
+
+def test_the_same_key_twice_at_once_places_one_order(
+    shop: Shop, picks: Picks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # moto checks a condition and writes in two steps; DynamoDB does both atomically. Make moto's
+    # PutItem atomic too, so the test is about roamsync's conditional write, not moto's race.
+    from moto.dynamodb.models.table import Table
+
+    put_item = Table.put_item
+    lock = threading.Lock()
+
+    def atomic_put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return put_item(self, *args, **kwargs)
+
+    monkeypatch.setattr(Table, "put_item", atomic_put_item)
+    package = picks.live
+    shop.sim.faults.slow_seconds = 0.2  # the first order is still in flight when the second arrives
+    barrier = threading.Barrier(2)
+    responses: list[TestResponse] = []
+
+    def post() -> None:
+        client = shop.client()
+        barrier.wait()
+        responses.append(shop.post(order_body(package), client=client))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+
+    assert sorted(r.status_code for r in responses) == [200, 201], [r.text for r in responses]
+    assert {r.json["orderId"] for r in responses} == {order_id_for("key-1")}
+    assert responses[0].json == responses[1].json
+    assert len(shop.sim.orders) == 1
+    assert shop.upstream_order_posts() == 1
+
+
+def test_the_same_key_with_another_body_is_422_and_places_nothing_more(shop: Shop, picks: Picks) -> None:
+    package = picks.live
+    assert shop.post(order_body(package)).status_code == 201
+
+    response = shop.post(order_body(package, quantity=2))
+
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "idempotency_key_reused"
+    assert len(shop.sim.orders) == 1
+
+
+# --- Roamify down -----------------------------------------------------------------------------------------
+
+
+def test_roamify_down_answers_503_fast_once_the_breaker_opens_and_orders_nothing(
+    shop: Shop, picks: Picks
+) -> None:
+    package = picks.live
+    shop.sim.faults.outage = True
+
+    # while the breaker counts failures, an order ends UNKNOWN (202: Roamify could not say);
+    # within the threshold's worth of requests the breaker opens and the answer becomes 503
+    statuses = [shop.post(order_body(package), key=f"down-{i}").status_code for i in range(BREAKER_THRESHOLD)]
+    assert statuses[0] == 202
+    assert statuses[-1] == 503
+    records = len(shop.order_records())
+    upstream_calls = sum(shop.sim.request_counts.values())
+
+    started = time.monotonic()
+    response = shop.post(order_body(package), key="down-late")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "upstream_unavailable"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert elapsed < 1.0
+    assert sum(shop.sim.request_counts.values()) == upstream_calls  # not one call to Roamify
+    assert len(shop.order_records()) == records  # and no Orders record for it
+    assert shop.sim.orders == []
+
+
+# --- UNKNOWN, then reconciled ---------------------------------------------------------------------------
+
+
+def test_an_unknown_order_is_answered_202_and_a_later_get_reconciles_it_to_placed(
+    shop: Shop, picks: Picks
+) -> None:
+    package = picks.live
+    shop.sim.faults.error_after_commit_next = 1  # created, then a 500 …
+    shop.sim.faults.lookup_500_next = 2  # … and the lookup (and its retry) fail too
+
+    response = shop.post(order_body(package))
+
+    assert response.status_code == 202, response.text
+    assert response.json["status"] == "UNKNOWN"
+    assert response.json["roamifyOrderId"] is None
+    assert len(shop.sim.orders) == 1
+
+    read = shop.get(response.json["orderId"])
+
+    assert read.status_code == 200
+    assert read.json["status"] == "PLACED"
+    assert read.json["roamifyOrderId"] == shop.sim.orders[0]["id"]
+    assert len(shop.sim.orders) == 1
+    assert shop.upstream_order_posts() == 1
+    # and the same key now answers the placed order
+    again = shop.post(order_body(package))
+    assert again.status_code == 200
+    assert again.json["status"] == "PLACED"
+
+
+def test_an_unknown_order_id_is_404(bare_shop: Shop) -> None:
+    shop = bare_shop
+    response = shop.get("00000000-0000-0000-0000-000000000000")
+
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "not_found"
+
+
+# --- bad input --------------------------------------------------------------------------------------------
+
+VALID_ID = "__valid__"
+
+
+@dataclass(frozen=True)
+class BadInput:
+    key: str | None
+    body: Any
+    status: int
+    raw: str | None = None  # sent verbatim instead of `body` as JSON
+
+
+GOOD = {"packageId": VALID_ID, "quantity": 1}
+BAD_INPUTS = {
+    "missing key": BadInput(None, GOOD, 400),
+    "blank key": BadInput("  ", GOOD, 400),
+    "key too long": BadInput("k" * 201, GOOD, 400),
+    "quantity 0": BadInput("k", {**GOOD, "quantity": 0}, 400),
+    "quantity above the limit": BadInput("k", {**GOOD, "quantity": 11}, 400),
+    "quantity as a string": BadInput("k", {**GOOD, "quantity": "1"}, 400),
+    "quantity as a bool": BadInput("k", {**GOOD, "quantity": True}, 400),
+    "quantity as a float": BadInput("k", {**GOOD, "quantity": 1.5}, 400),
+    "no quantity": BadInput("k", {"packageId": VALID_ID}, 400),
+    "packageId a number": BadInput("k", {"packageId": 12, "quantity": 1}, 400),
+    "no package": BadInput("k", {"quantity": 1}, 400),
+    "both ids": BadInput("k", {**GOOD, "myPackageId": "m"}, 400),
+    "unknown field": BadInput("k", {**GOOD, "coupon": "x"}, 400),
+    "unknown packageId": BadInput("k", {"packageId": "esim-nowhere-1day-1gb", "quantity": 1}, 404),
+    "unknown myPackageId": BadInput("k", {"myPackageId": "no-such-row", "quantity": 1}, 404),
+    "malformed JSON": BadInput("k", None, 400, raw='{"packageId": '),
+    "a list body": BadInput("k", [1, 2], 400),
+    "no body": BadInput("k", None, 400, raw=""),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_is_a_4xx_with_the_error_shape_and_no_record_and_no_upstream_call(
+    bare_shop: Shop, picks: Picks, case: BadInput
+) -> None:
+    shop = bare_shop
+    body = case.body
+    if isinstance(body, dict) and body.get("packageId") == VALID_ID:
+        body = {**body, "packageId": picks.live.reseller_id}
+
+    response = shop.post(body, key=case.key, raw=case.raw)
+
+    assert response.status_code == case.status, response.text
+    error = response.json["error"]
+    assert isinstance(error["code"], str) and isinstance(error["message"], str)
+    assert "Traceback" not in response.text
+    assert shop.order_records() == []
+    assert sum(shop.sim.request_counts.values()) == 0
+
+
+def test_the_admin_token_is_not_accepted_on_the_orders_route(bare_shop: Shop, picks: Picks) -> None:
+    shop = bare_shop
+    response = shop.client().post(
+        ORDERS,
+        headers={"Authorization": "Bearer admin-secret-token", "Idempotency-Key": "k"},
+        data=json.dumps({"packageId": picks.live.reseller_id, "quantity": 1}),
+    )
+
+    assert response.status_code == 403
+    assert shop.order_records() == []

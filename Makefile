@@ -40,6 +40,7 @@ lint: install  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	for handler in functions/*/app.py; do $(BIN)/mypy $$handler || exit 1; done
 
 .PHONY: template
 template: install $(SAM_VENV)/bin/.installed  ## sam validate --lint, cfn-lint and sam build
@@ -65,8 +66,10 @@ check: lint  ## alias for lint
 pr: test  ## what to run before a pull request
 
 .PHONY: bench
-bench: install  ## benchmark figures (not a test)
-	$(BIN)/python -m roamsync_dev.bench
+bench: install  ## benchmark figures (not a test): sync, checkout validation, order placement
+	$(BIN)/python -m roamsync_dev.bench --size 10000
+	$(BIN)/python -m roamsync_dev.bench_checkout
+	$(BIN)/python -m roamsync_dev.bench_orders
 
 .PHONY: clean
 clean:

@@ -303,6 +303,7 @@ class Faults:
     error_after_commit_next: int = 0  # the next N order creations commit, then answer 500
     timeout_after_commit_next: int = 0  # the next N order creations commit, then sleep timeout_seconds
     timeout_seconds: float = 5.0
+    lookup_500_next: int = 0  # the next N order lookups (GET /api/esim/order) answer 500
 
 
 class _BadRequest(Exception):
@@ -668,6 +669,9 @@ class RoamifySimulator:
         if not order_id and not reference_id:
             raise _BadRequest("orderId or referenceId is required")
         with self._lock:
+            if self.faults.lookup_500_next > 0:
+                self.faults.lookup_500_next -= 1
+                return _failed(500, "Internal server error")
             # the oldest match wins when a referenceId was (wrongly) used twice
             key, wanted = ("id", order_id) if order_id else ("referenceId", reference_id)
             body = copy.deepcopy(next((o for o in self._orders if o[key] == wanted), None))

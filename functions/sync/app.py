@@ -1,5 +1,8 @@
 """Sync function: `POST /api/admin/packages/sync`, the nightly schedule, and the sync worker.
 
+The nightly schedule runs the sync, then mapping validation, then auto-fix (roamsync.services.nightly);
+it answers with the sync's summary plus `validation` and `autofix`.
+
 The API only starts a sync: it records a pending run and hands the work to a fresh asynchronous
 invocation of this same function, so a long sync is not bound by API Gateway's 29 seconds.
 A dry run is computed in the request and answered with the plan.
@@ -14,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ConfigDict, Field
 
+from roamsync import self_healing
 from roamsync.container import Container, get_container, sync_catalog
 from roamsync.domain.runs import Run, RunStatus, Trigger
 from roamsync.http import error_response, json_response, new_resolver
@@ -84,6 +88,17 @@ def _is_schedule(event: dict[str, Any]) -> bool:
     return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
 
 
+def _run_nightly() -> dict[str, Any]:
+    """The schedule: sync, then validate every mapping, then auto-fix (each its own run record)."""
+    container = get_container()
+    outcome = self_healing.nightly(
+        container, lambda: sync_now(container, Trigger.SCHEDULE, dry_run=False, force=False).run
+    )
+    if outcome.validation is not None:
+        self_healing.publish_validation(outcome.validation)
+    return outcome.summary()
+
+
 def _run_worker(event: dict[str, Any]) -> dict[str, Any]:
     container = get_container()
     run = container.runs.get(str(event.get("runId", "")))
@@ -98,7 +113,7 @@ def _run_worker(event: dict[str, Any]) -> dict[str, Any]:
 @lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if _is_schedule(event):
-        return sync_now(get_container(), Trigger.SCHEDULE, dry_run=False, force=False).run.summary()
+        return _run_nightly()
     if event.get("task") == WORKER_TASK:
         return _run_worker(event)
     return app.resolve(event, context)

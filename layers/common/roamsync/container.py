@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 from roamsync.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from roamsync.domain.runs import Run, Trigger
-    from roamsync.services.ports import Progress
-    from roamsync.services.sync import SyncOutcome
     from roamsync.adapters.dynamo import MyPackageRepository, PackageRepository, RunRepository
     from roamsync.adapters.invoker import LambdaAsyncInvoker
     from roamsync.adapters.roamify import RoamifyClient
+    from roamsync.adapters.schedule import ScheduleRule
     from roamsync.adapters.validation_cache import ValidationCache
+    from roamsync.domain.runs import Run, Trigger
+    from roamsync.services.ports import Progress
+    from roamsync.services.sync import SyncOutcome
 
 
 # Checkout waits on Roamify while a shopper waits on checkout: a tighter budget than the sync's, so
@@ -117,6 +118,18 @@ class Container:
 
             raise RoamsyncError("SYNC_FUNCTION_NAME is not configured")
         return LambdaAsyncInvoker(s.sync_function_name, region=s.region, endpoint_url=s.lambda_endpoint)
+
+    @cached_property
+    def schedule(self) -> ScheduleRule:
+        """The nightly EventBridge rule (SCHEDULE_RULE_NAME)."""
+        from roamsync.adapters.schedule import ScheduleRule
+
+        s = self.settings
+        if not s.schedule_rule_name:
+            from roamsync.domain.errors import RoamsyncError
+
+            raise RoamsyncError("SCHEDULE_RULE_NAME is not configured")
+        return ScheduleRule(s.schedule_rule_name, region=s.region, endpoint_url=s.events_endpoint)
 
 
 def sync_catalog(

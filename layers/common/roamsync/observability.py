@@ -64,6 +64,13 @@ def add_counts(prefix: str, counts: Mapping[str, int]) -> None:
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
 
 
+def add_percent(name: str, value: float) -> None:
+    """One Percent metric (the mapping health score), published with the invocation's counts."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    get_metrics().add_metric(name=name, unit=MetricUnit.Percent, value=value)
+
+
 def add_count(name: str, value: float = 1, **dimensions: str) -> None:
     """One Count metric; dimensions go into their own metric set so they do not leak into others."""
     from aws_lambda_powertools.metrics import MetricUnit

@@ -49,10 +49,28 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = None
     aws_endpoint_url_dynamodb: str | None = None
     aws_endpoint_url_lambda: str | None = None
+    aws_endpoint_url_events: str | None = None
 
     # Bounded retries for UnprocessedItems on BatchWriteItem before the run fails loudly.
     dynamodb_batch_max_attempts: int = Field(default=8, ge=1, le=20)
     dynamodb_batch_base_backoff_ms: int = Field(default=25, ge=0)
+
+    # Order placement (DESIGN §3, §4, §6). Upstream creations per request, fallbacks included.
+    order_max_quantity: int = Field(default=10, ge=1, le=1000)
+    order_max_attempts: int = Field(default=3, ge=1, le=10)
+    # The order path's own Roamify timeouts and retries, small enough that create + lookup + a
+    # package check fit in `order_time_budget_seconds`, itself well inside API Gateway's 29 s.
+    order_create_timeout_seconds: float = Field(default=8.0, gt=0)
+    order_lookup_timeout_seconds: float = Field(default=2.5, gt=0)
+    order_lookup_max_attempts: int = Field(default=2, ge=1, le=5)
+    order_time_budget_seconds: float = Field(default=25.0, gt=0, le=28)
+    order_deadline_margin_seconds: float = Field(default=1.5, ge=0)
+    # After a timeout, a lookup that finds nothing proves nothing until this long has passed.
+    order_unknown_grace_seconds: float = Field(default=120.0, ge=0)
+    order_breaker_failure_threshold: int = Field(default=5, ge=1)
+    order_breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+    # JSON {"Europe": ["esim-…", …]}: replaces the built-in region fallbacks region by region.
+    order_region_fallbacks: str | None = None
 
     @property
     def region(self) -> str:
@@ -65,6 +83,10 @@ class Settings(BaseSettings):
     @property
     def lambda_endpoint(self) -> str | None:
         return self.aws_endpoint_url_lambda or self.aws_endpoint_url
+
+    @property
+    def events_endpoint(self) -> str | None:
+        return self.aws_endpoint_url_events or self.aws_endpoint_url
 
 
 @lru_cache(maxsize=1)

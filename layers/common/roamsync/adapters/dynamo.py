@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -9,10 +12,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, UpdateError
 
 from roamsync.adapters.dynamo_models import MyPackageItem, PackageItem, RunItem
-from roamsync.domain.errors import StorageError
+from roamsync.domain.errors import BadRequest, Conflict, StorageError
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package
 from roamsync.domain.runs import Run, RunKind, RunStatus
@@ -196,6 +199,17 @@ class PackageRepository:
         except PynamoDBException as exc:
             raise StorageError(f"GetItem on {self.table_name} failed: {exc.msg}") from None
 
+    def get_many(self, reseller_ids: Iterable[str]) -> dict[str, Package]:
+        """The catalog packages of these reseller_ids, by reseller_id (BatchGetItem, 100 keys a call;
+        unknown ids are simply absent)."""
+        keys = {rid for rid in reseller_ids if rid}
+        if not keys:
+            return {}
+        try:
+            return {item.reseller_id: item_to_package(item) for item in PackageItem.batch_get(keys)}
+        except PynamoDBException as exc:
+            raise StorageError(f"BatchGetItem on {self.table_name} failed: {exc.msg}") from None
+
     def by_country(self, country_code: str) -> Iterator[Package]:
         """Packages listed under a country code: a Query on the country index."""
         for item in PackageItem.country_index.query(country_code.upper()):
@@ -214,11 +228,40 @@ def item_to_my_package(item: MyPackageItem) -> MyPackage:
     values = item.attribute_values
     for name in ("created_at", "updated_at", "validated_at"):
         values[name] = _aware(values.get(name))
+    values.setdefault("reseller_id", None)  # a draft's, never written
     return MyPackage.model_validate(values)
 
 
+def _condition_failed(exc: PynamoDBException) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def encode_cursor(last_evaluated_key: dict[str, Any] | None) -> str | None:
+    """An opaque page cursor: URL-safe base64 of the LastEvaluatedKey's JSON."""
+    if not last_evaluated_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_evaluated_key, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(cursor: str | None, key_names: Sequence[str]) -> dict[str, Any] | None:
+    """The LastEvaluatedKey a cursor of ours holds. Raises BadRequest for anything else."""
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeError):
+        raise BadRequest("cursor is not one this API gave out") from None
+    if not (
+        isinstance(key, dict)
+        and set(key) == set(key_names)
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
+    ):
+        raise BadRequest("cursor is not one this API gave out")
+    return {name: {"S": value["S"]} for name, value in key.items()}
+
+
 class MyPackageRepository:
-    """The MyPackages table."""
+    """The MyPackages table. Conditional writes that lose raise Conflict; other failures StorageError."""
 
     def get(self, my_package_id: str) -> MyPackage | None:
         try:
@@ -238,23 +281,175 @@ class MyPackageRepository:
         """Rows mapped to one Roamify package: a Query on the reseller_id index."""
         return [item_to_my_package(i) for i in MyPackageItem.reseller_id_index.query(reseller_id)]
 
+    def all(self) -> Iterator[MyPackage]:
+        """Every row (a paginated Scan: validation and dedupe look at the whole table by definition)."""
+        try:
+            for item in MyPackageItem.scan():
+                yield item_to_my_package(item)
+        except PynamoDBException as exc:
+            raise StorageError(f"Scan of MyPackages failed: {exc.msg}") from None
 
-class RunRepository:
-    """The Runs table: one JSON record per run, plus kind and start time for the kind index."""
+    def page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        country_code: str | None = None,
+        validation_status: str | None = None,
+    ) -> tuple[list[MyPackage], str | None]:
+        """Up to `limit` rows matching the filters, and the cursor of the next page (None at the end).
+
+        `validation_status` is "valid", "invalid" or "unvalidated" (never validated). A filtered
+        Scan: DynamoDB may read past non-matching rows to fill a page. Raises BadRequest for a
+        cursor this API did not give out.
+        """
+        condition: Any = None
+        if country_code:
+            condition = MyPackageItem.country_code == country_code.upper()
+        status_condition: Any
+        if validation_status == "unvalidated":
+            status_condition = MyPackageItem.validation_status.does_not_exist()
+        elif validation_status:
+            status_condition = MyPackageItem.validation_status == validation_status
+        else:
+            status_condition = None
+        if status_condition is not None:
+            condition = status_condition if condition is None else condition & status_condition
+        start = decode_cursor(cursor, ["id"])
+        try:
+            results = MyPackageItem.scan(filter_condition=condition, limit=limit, last_evaluated_key=start)
+            rows = [item_to_my_package(item) for item in results]
+            return rows, encode_cursor(results.last_evaluated_key)
+        except PynamoDBException as exc:
+            raise StorageError(f"Scan of MyPackages failed: {exc.msg}") from None
 
     @staticmethod
-    def _item(run: Run) -> RunItem:
+    def _unchanged_since(expected_updated_at: datetime | None) -> Any:
+        exists = MyPackageItem.id.exists()
+        if expected_updated_at is None:
+            return exists & MyPackageItem.updated_at.does_not_exist()
+        return exists & (MyPackageItem.updated_at == expected_updated_at)
+
+    def create(self, row: MyPackage) -> None:
+        """Put a row whose id is not taken. Raises Conflict when it is."""
+        try:
+            my_package_to_item(row).save(condition=MyPackageItem.id.does_not_exist())
+        except PutError as exc:
+            if _condition_failed(exc):
+                raise Conflict(f"my-package {row.id!r} already exists") from None
+            raise StorageError(f"PutItem on MyPackages failed: {exc.msg}") from None
+
+    def replace(self, row: MyPackage, *, expected_updated_at: datetime | None) -> None:
+        """Overwrite a row that still exists with `expected_updated_at`. Raises Conflict otherwise."""
+        try:
+            my_package_to_item(row).save(condition=self._unchanged_since(expected_updated_at))
+        except PutError as exc:
+            if _condition_failed(exc):
+                raise Conflict(f"my-package {row.id!r} was changed or removed meanwhile") from None
+            raise StorageError(f"PutItem on MyPackages failed: {exc.msg}") from None
+
+    def delete(self, my_package_id: str, *, expected_updated_at: datetime | None) -> None:
+        """Delete a row that still exists with `expected_updated_at`. Raises Conflict otherwise."""
+        try:
+            MyPackageItem(id=my_package_id).delete(condition=self._unchanged_since(expected_updated_at))
+        except DeleteError as exc:
+            if _condition_failed(exc):
+                raise Conflict(f"my-package {my_package_id!r} was changed or removed meanwhile") from None
+            raise StorageError(f"DeleteItem on MyPackages failed: {exc.msg}") from None
+
+    def set_validation(self, row: MyPackage) -> bool:
+        """Write only the row's validation state (status, reason, validated_at), so an edit made
+        since the row was read is never overwritten. False when the row no longer exists."""
+        item = MyPackageItem(id=row.id)
+        actions: list[Any] = [
+            MyPackageItem.validation_status.set(row.validation_status)
+            if row.validation_status
+            else MyPackageItem.validation_status.remove(),
+            MyPackageItem.validation_reason.set(row.validation_reason)
+            if row.validation_reason
+            else MyPackageItem.validation_reason.remove(),
+            MyPackageItem.validated_at.set(row.validated_at)
+            if row.validated_at
+            else MyPackageItem.validated_at.remove(),
+        ]
+        try:
+            item.update(actions=actions, condition=MyPackageItem.id.exists())
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StorageError(f"UpdateItem on MyPackages failed: {exc.msg}") from None
+        return True
+
+
+# A DynamoDB item holds at most 400 KB. An auto-fix or dedupe run keeps its before-images in
+# `details["changes"]` inline while its record stays under this size; beyond it they move to items of
+# their own, keyed "<run_id>#changes#<n>" (kind "run_changes", each under this size too), and the
+# record keeps `details["changesChunks"]`, their number. `get` puts them back together.
+INLINE_RECORD_LIMIT = 300_000
+CHANGES_KIND = "run_changes"
+
+
+def changes_chunk_id(run_id: str, n: int) -> str:
+    return f"{run_id}#changes#{n}"
+
+
+def split_changes(changes: Sequence[Any], limit: int = INLINE_RECORD_LIMIT) -> list[list[Any]]:
+    """Consecutive chunks of `changes`, each under `limit` bytes of JSON (a lone larger change
+    gets a chunk of its own)."""
+    chunks: list[list[Any]] = []
+    current: list[Any] = []
+    size = 0
+    for change in changes:
+        length = len(json.dumps(change)) + 2
+        if current and size + length > limit:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(change)
+        size += length
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class RunRepository:
+    """The Runs table: one JSON record per run, plus kind and start time for the kind index.
+
+    Before-images too large for the run's own item are stored beside it (see INLINE_RECORD_LIMIT).
+    A run's changes only ever grow between saves (services mark a change not applied rather than
+    drop it), so a re-saved run never leaves chunk items of an earlier save behind.
+    """
+
+    @staticmethod
+    def _item(run: Run, record: dict[str, Any] | None = None) -> RunItem:
         return RunItem(
             run_id=run.run_id,
             kind=run.kind.value,
             started_at=run.started_at.isoformat(),
             status=run.status.value,
-            record=run.model_dump(mode="json"),
+            record=record if record is not None else run.model_dump(mode="json"),
         )
+
+    def _record_with_chunks(self, run: Run) -> dict[str, Any]:
+        """The record to store, with its changes moved to chunk items first when it is too large."""
+        record = run.model_dump(mode="json")
+        changes = record["details"].get("changes")
+        if not changes or len(json.dumps(record)) <= INLINE_RECORD_LIMIT:
+            return record
+        chunks = split_changes(changes)
+        for n, chunk in enumerate(chunks):
+            RunItem(
+                run_id=changes_chunk_id(run.run_id, n),
+                kind=CHANGES_KIND,
+                started_at=run.started_at.isoformat(),
+                record={"runId": run.run_id, "chunk": n, "changes": chunk},
+            ).save()
+        details = {k: v for k, v in record["details"].items() if k != "changes"}
+        record["details"] = {**details, "changesChunks": len(chunks)}
+        return record
 
     def save(self, run: Run) -> None:
         try:
-            self._item(run).save()
+            self._item(run, self._record_with_chunks(run)).save()
         except PynamoDBException as exc:
             raise StorageError(f"PutItem on Runs failed: {exc.msg}") from None
 
@@ -274,8 +469,20 @@ class RunRepository:
         return True
 
     def get(self, run_id: str) -> Run | None:
+        """The run with all its changes (chunks put back in order); None for an unknown id."""
         try:
-            return Run.model_validate(RunItem.get(run_id).record)
+            item = RunItem.get(run_id)
+            if item.kind == CHANGES_KIND:
+                return None
+            record = item.record
+            count = record.get("details", {}).pop("changesChunks", None)
+            if count:
+                keys = [changes_chunk_id(run_id, n) for n in range(int(count))]
+                chunks = {c.run_id: c.record["changes"] for c in RunItem.batch_get(keys)}
+                if len(chunks) != len(keys):
+                    raise StorageError(f"run {run_id}: {len(keys) - len(chunks)} change chunks are missing")
+                record["details"]["changes"] = [change for key in keys for change in chunks[key]]
+            return Run.model_validate(record)
         except RunItem.DoesNotExist:
             return None
         except PynamoDBException as exc:

@@ -161,6 +161,11 @@ class OrderItem(Model):
 
     order_id = UnicodeAttribute(hash_key=True)
     record = JSONAttribute()
+    # Beside the JSON record so conditional writes and a glance at the table can use them.
+    status = UnicodeAttribute(null=True)
+    request_hash = UnicodeAttribute(null=True)
+    # Optimistic locking: every save is conditional on the version it read.
+    version = NumberAttribute(null=True)
 
 
 ALL_MODELS: dict[str, type[Model]] = {

@@ -15,6 +15,7 @@ class RunKind(StrEnum):
     VALIDATION = "validation"
     AUTOFIX = "autofix"
     DEDUPE = "dedupe"
+    UNDO = "undo"  # puts back what an auto-fix or dedupe run changed
 
 
 class Trigger(StrEnum):
@@ -30,6 +31,7 @@ class RunStatus(StrEnum):
     DRY_RUN = "dry_run"  # computed the plan, wrote nothing
     REFUSED = "refused"  # the safety rules stopped it; nothing changed
     PARTIAL = "partial"  # forced over an incomplete snapshot: changes applied, no deactivations
+    SKIPPED = "skipped"  # not attempted (an auto-fix after a sync that did not apply); `reason` says why
     FAILED = "failed"
 
     @property

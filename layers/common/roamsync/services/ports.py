@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
+from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import CatalogPage, Package
 from roamsync.domain.runs import Run, RunKind
 
@@ -40,3 +41,42 @@ class Progress(Protocol):
     """Told how far long work got (the CLI draws a bar; handlers pass nothing)."""
 
     def __call__(self, stage: str, done: int, total: int | None) -> None: ...
+
+
+class CatalogReader(Protocol):
+    """The Packages table as mapping validation, auto-fix and dedupe read it: by key, never a Scan."""
+
+    def get(self, reseller_id: str) -> Package | None: ...
+
+    def get_many(self, reseller_ids: Iterable[str]) -> dict[str, Package]: ...
+
+    def by_country(self, country_code: str) -> Iterator[Package]: ...
+
+    def by_region(self, region: str) -> Iterator[Package]: ...
+
+
+class MyPackageStore(Protocol):
+    """The MyPackages table. Conditional writes raise Conflict when the row is not as expected."""
+
+    def get(self, my_package_id: str) -> MyPackage | None: ...
+
+    def all(self) -> Iterator[MyPackage]: ...
+
+    def by_reseller_id(self, reseller_id: str) -> list[MyPackage]: ...
+
+    def page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        country_code: str | None = None,
+        validation_status: str | None = None,
+    ) -> tuple[list[MyPackage], str | None]: ...
+
+    def create(self, row: MyPackage) -> None: ...
+
+    def replace(self, row: MyPackage, *, expected_updated_at: datetime | None) -> None: ...
+
+    def delete(self, my_package_id: str, *, expected_updated_at: datetime | None) -> None: ...
+
+    def set_validation(self, row: MyPackage) -> bool: ...

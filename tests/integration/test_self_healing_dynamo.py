@@ -1,0 +1,244 @@
+"""The self-healing adapters and services on moto's DynamoDB: paging, conditional writes, run records
+too large for one item, and validation / dedupe / undo as the tables see them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+
+import boto3
+import pytest
+
+from roamsync.adapters.dynamo import INLINE_RECORD_LIMIT, changes_chunk_id
+from roamsync.container import Container
+from roamsync.domain.errors import BadRequest, Conflict
+from roamsync.domain.my_packages import MyPackage
+from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
+from roamsync.services.dedupe import deduplicate
+from roamsync.services.mapping import validate_and_fix
+from roamsync.services.undo import undo_run
+from tests.conftest import REGION, TABLE_NAMES, make_settings
+from tests.fakes.my_packages import GB, T0, StepClock, catalog_package, dedupe_scenario, shop_row
+
+
+@pytest.fixture
+def tables(aws: None) -> Iterator[Container]:
+    yield Container(make_settings(), clock=StepClock())
+
+
+def scan(table: str) -> list[dict]:
+    client = boto3.client("dynamodb", region_name=REGION)
+    return [
+        i
+        for page in client.get_paginator("scan").paginate(TableName=TABLE_NAMES[table])
+        for i in page["Items"]
+    ]
+
+
+def rows_of(c: Container) -> dict[str, MyPackage]:
+    return {r.id: r for r in c.my_packages.all()}
+
+
+# ---- MyPackages repository -----------------------------------------------------------------------
+
+
+def test_pages_cover_every_matching_row_once_and_the_last_page_has_no_cursor(tables: Container):
+    repo = tables.my_packages
+    for i in range(23):
+        repo.save(shop_row(f"m{i:02}", catalog_package(f"p{i}", country="SE" if i % 2 else "NO")))
+
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        rows, cursor = repo.page(limit=5, cursor=cursor, country_code="se")
+        seen += [r.id for r in rows]
+        pages += 1
+        if cursor is None:
+            break
+
+    assert sorted(seen) == [f"m{i:02}" for i in range(23) if i % 2]
+    assert len(seen) == len(set(seen))
+    assert pages >= 3
+
+
+def test_a_cursor_this_api_did_not_give_out_is_a_bad_request(tables: Container):
+    for cursor in ["not base64!", "eyJ4IjogMX0", "W10", json.dumps({"id": {"S": "x"}})]:
+        with pytest.raises(BadRequest):
+            tables.my_packages.page(limit=5, cursor=cursor)
+
+
+def test_the_status_filter_finds_valid_invalid_and_never_validated_rows(tables: Container):
+    repo = tables.my_packages
+    repo.save(shop_row("v", None, validation_status="valid"))
+    repo.save(shop_row("i", None, validation_status="invalid"))
+    repo.save(shop_row("n", None))
+
+    def ids(status: str) -> list[str]:
+        return [r.id for r in repo.page(limit=10, validation_status=status)[0]]
+
+    assert (ids("valid"), ids("invalid"), ids("unvalidated")) == (["v"], ["i"], ["n"])
+
+
+def test_conditional_writes_lose_to_an_edit_made_meanwhile(tables: Container):
+    repo = tables.my_packages
+    row = shop_row("m1", catalog_package("p"))
+    repo.create(row)
+    with pytest.raises(Conflict):
+        repo.create(row)
+    edited = row.model_copy(update={"name": "edited", "updated_at": T0})
+    repo.replace(edited, expected_updated_at=row.updated_at)
+
+    with pytest.raises(Conflict):
+        repo.replace(row, expected_updated_at=row.updated_at)
+    with pytest.raises(Conflict):
+        repo.delete("m1", expected_updated_at=row.updated_at)
+    assert repo.get("m1") == edited
+    repo.delete("m1", expected_updated_at=T0)
+    assert repo.get("m1") is None
+
+
+def test_writing_a_verdict_touches_only_the_validation_fields(tables: Container):
+    repo = tables.my_packages
+    stale = shop_row("m1", catalog_package("p"))
+    repo.save(stale)
+    edited = stale.model_copy(update={"name": "edited meanwhile", "updated_at": T0})
+    repo.save(edited)
+
+    assert repo.set_validation(stale.model_copy(update={"validation_status": "invalid", "validated_at": T0}))
+
+    stored = repo.get("m1")
+    assert stored is not None and stored.name == "edited meanwhile" and stored.validation_status == "invalid"
+    assert not repo.set_validation(shop_row("gone", None, validation_status="valid"))
+    assert repo.get("gone") is None
+
+
+def test_many_packages_are_read_with_batch_gets(tables: Container):
+    tables.packages.write([catalog_package(f"p{i}") for i in range(130)])
+
+    found = tables.packages.get_many([f"p{i}" for i in range(0, 130, 2)] + ["unknown"])
+
+    assert set(found) == {f"p{i}" for i in range(0, 130, 2)}
+
+
+# ---- run records too large for one item ----------------------------------------------------------
+
+
+def test_a_run_whose_changes_exceed_one_item_is_stored_in_chunks_and_read_back_whole(tables: Container):
+    bulky = [
+        {
+            "id": f"m{i}",
+            "before": shop_row(f"m{i}", None, name="x" * 900).model_dump(mode="json"),
+            "after": None,
+        }
+        for i in range(1200)
+    ]
+    run = Run(kind=RunKind.DEDUPE, trigger=Trigger.CLI, started_at=T0, status=RunStatus.SUCCEEDED)
+    run.details["changes"] = bulky
+
+    tables.runs.save(run)
+
+    items = {i["run_id"]["S"]: i for i in scan("RunsTable")}
+    assert len(items) > 2  # the run and its chunks
+    assert all(len(json.dumps(i["record"]["S"])) < 400_000 for i in items.values())
+    assert len(items[run.run_id]["record"]["S"]) < INLINE_RECORD_LIMIT
+    assert changes_chunk_id(run.run_id, 0) in items
+    assert tables.runs.get(run.run_id) == run
+    assert tables.runs.get(changes_chunk_id(run.run_id, 0)) is None
+    assert [r.run_id for r in tables.runs.latest(RunKind.DEDUPE)] == [run.run_id]
+
+
+def test_a_small_run_keeps_its_changes_inline(tables: Container):
+    run = Run(kind=RunKind.AUTOFIX, trigger=Trigger.CLI, started_at=T0, status=RunStatus.SUCCEEDED)
+    run.details["changes"] = [{"id": "m1", "before": None, "after": None}]
+
+    tables.runs.save(run)
+
+    assert [i["run_id"]["S"] for i in scan("RunsTable")] == [run.run_id]
+    assert tables.runs.get(run.run_id) == run
+
+
+# ---- the services on the real tables -------------------------------------------------------------
+
+
+def ports(c: Container) -> dict:
+    return {"my_packages": c.my_packages, "packages": c.packages, "runs": c.runs, "clock": c.clock}
+
+
+def test_validation_counts_match_the_rows_in_the_table(tables: Container):
+    gone = catalog_package("gone", status="inactive", price="10.00")
+    better = catalog_package("better", data_mb=10 * GB, price="9.00")
+    good = [catalog_package(f"good{i}") for i in range(5)]
+    tables.packages.write([gone, better, *good])
+    for i, p in enumerate(good):
+        tables.my_packages.save(shop_row(f"ok{i}", p))
+    tables.my_packages.save(shop_row("fixable", gone))
+    tables.my_packages.save(shop_row("draft", None))
+
+    outcome = validate_and_fix(
+        **ports(tables), trigger=Trigger.CLI, max_price_increase=Decimal("0.1"), fix=True
+    )
+
+    items = scan("MyPackagesTable")
+    statuses = [i.get("validation_status", {}).get("S") for i in items]
+    assert outcome.run.counts["checked"] == len(items) == 7
+    assert outcome.run.counts["valid"] == statuses.count("valid") == 6
+    assert outcome.run.counts["invalid"] == statuses.count("invalid") == 1
+    assert outcome.run.counts["fixed"] == 1
+    stored = tables.runs.get(outcome.run.run_id)
+    assert stored is not None and stored.counts == outcome.run.counts
+
+
+def test_dedupe_then_undo_on_the_tables_gives_back_every_row(tables: Container):
+    rows, catalog, must_go, _ = dedupe_scenario()
+    tables.packages.write(catalog.values())
+    for row in rows:
+        tables.my_packages.save(row)
+    before = rows_of(tables)
+
+    outcome = deduplicate(**ports(tables), trigger=Trigger.API)
+    after_dedupe = set(rows_of(tables))
+    undone = undo_run(
+        outcome.run.run_id,
+        my_packages=tables.my_packages,
+        runs=tables.runs,
+        clock=tables.clock,
+        trigger=Trigger.API,
+    )
+
+    assert outcome.body()["removedCount"] == 8
+    assert after_dedupe == set(before) - must_go
+    assert undone.body()["restoredCount"] == 8
+    assert rows_of(tables) == before
+
+
+def test_a_row_edited_before_dedupe_deletes_it_is_kept_and_counted_as_a_conflict(tables: Container):
+    package = catalog_package("p")
+    tables.packages.write([package])
+    older = shop_row("older", package, updated_at=T0 - timedelta(days=2))
+    tables.my_packages.save(older)
+    tables.my_packages.save(shop_row("newer", package, updated_at=T0))
+
+    class EditsFirst:
+        """The table, with an admin edit landing just before dedupe's delete."""
+
+        def __init__(self, repo):
+            self.repo = repo
+
+        def __getattr__(self, name):
+            return getattr(self.repo, name)
+
+        def delete(self, my_package_id, *, expected_updated_at):
+            self.repo.save(older.model_copy(update={"name": "edited", "updated_at": T0 + timedelta(hours=1)}))
+            return self.repo.delete(my_package_id, expected_updated_at=expected_updated_at)
+
+    outcome = deduplicate(
+        **{**ports(tables), "my_packages": EditsFirst(tables.my_packages)}, trigger=Trigger.CLI
+    )
+
+    assert outcome.body()["removedCount"] == 0
+    assert outcome.run.counts["conflicts"] == 1
+    assert tables.my_packages.get("older").name == "edited"  # type: ignore[union-attr]
+    assert tables.runs.get(outcome.run.run_id).details["changes"][0]["applied"] is False  # type: ignore[union-attr]

@@ -31,7 +31,7 @@ from typing import Any
 
 from roamsync_dev import lambda_runtime
 from roamsync_dev.gateway import Gateway, RunningGateway, serve_gateway
-from roamsync_dev.template import create_tables, table_env
+from roamsync_dev.template import create_tables, schedules, table_env
 
 HOST = "127.0.0.1"
 DEFAULT_DYNAMODB_PORT = 4566
@@ -145,6 +145,7 @@ class LocalStack:
             self._start_roamify()
             self._configure_environment()
             self._create_tables()
+            self._create_schedules()
             if self.run_first_sync:
                 self._first_sync()
             self._start_gateway()
@@ -234,7 +235,7 @@ class LocalStack:
             "ADMIN_TOKEN": self.admin_token,
             "CLIENT_TOKEN": self.client_token,
             "SYNC_FUNCTION_NAME": SYNC_FUNCTION,
-            "SCHEDULE_RULE_NAME": f"{LOCAL_STACK_NAME}-nightly",
+            "SCHEDULE_RULE_NAME": next((s.rule_name for s in schedules(self.template)), ""),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "Roamsync",
             "POWERTOOLS_SERVICE_NAME": "roamsync",
@@ -268,6 +269,24 @@ class LocalStack:
 
     def _create_tables(self) -> None:
         create_tables(self.dynamodb_client(), self.template, self.table_names)
+
+    def _create_schedules(self) -> None:
+        """The template's schedule rules, in the embedded moto (its EventBridge), so `roamsync
+        schedule` and sync-status work locally. Nothing fires them: run the nightly with
+        `roamsync invoke SyncFunction -e events/schedule.json`. An external endpoint is left alone."""
+        if self.dynamodb_server is None:
+            return
+        import boto3
+
+        self._set_environment({"AWS_ENDPOINT_URL_EVENTS": self.dynamodb_endpoint or ""})
+        events = boto3.client("events", region_name=self.region, endpoint_url=self.dynamodb_endpoint)
+        for schedule in schedules(self.template):
+            events.put_rule(
+                Name=schedule.rule_name,
+                ScheduleExpression=schedule.expression,
+                State="ENABLED" if schedule.enabled else "DISABLED",
+                Description=f"nightly run of {schedule.function} (local stack; nothing fires it)",
+            )
 
     def _first_sync(self) -> None:
         from roamsync.container import get_container, sync_catalog

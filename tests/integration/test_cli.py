@@ -94,3 +94,15 @@ def test_invoke_refuses_an_unknown_function(local_stack: LocalStack) -> None:
     )
     assert result.exit_code == 2
     assert "unknown function" in result.output
+
+
+def test_the_local_stack_has_the_nightly_rule_that_schedule_commands_toggle(local_stack: LocalStack) -> None:
+    code, output = run_cli("schedule", "status", "--json")
+    assert code == 0
+    assert json.loads(output)["expression"] == "cron(0 2 * * ? *)"
+
+    run_cli("schedule", "disable")
+    code, output = run_cli("schedule", "status", "--json")
+
+    assert json.loads(output)["enabled"] is False
+    run_cli("schedule", "enable")

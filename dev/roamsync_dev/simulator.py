@@ -304,6 +304,14 @@ class Faults:
     timeout_after_commit_next: int = 0  # the next N order creations commit, then sleep timeout_seconds
     timeout_seconds: float = 5.0
     lookup_500_next: int = 0  # the next N order lookups (GET /api/esim/order) answer 500
+    # The next N order creations are answered by a proxy in front of Roamify (`proxy_error_status`,
+    # an HTML page, not Roamify's JSON) while Roamify still creates the order: a late commit, which
+    # the next order lookup (GET /api/esim/order or /orders) does not see yet; later ones do.
+    proxy_error_next: int = 0
+    proxy_error_status: int = 504
+    # The next N order creations create the order (a late commit, as above) but answer 200 with a
+    # body that is not JSON.
+    garbled_ok_next: int = 0
 
 
 class _BadRequest(Exception):
@@ -390,6 +398,7 @@ class RoamifySimulator:
         self._fault_rng = random.Random(seed)
         self._id_rng = random.Random(f"orders:{seed}")
         self._orders: list[dict[str, Any]] = []
+        self._late: set[str] = set()  # ids of late-committing orders the next lookup does not see
         self._active: dict[str, _Entry] = {}
         self._removed: dict[str, _Entry] = {}
         self._batches = 0
@@ -516,7 +525,7 @@ class RoamifySimulator:
         return self.wsgi_app(environ, start_response)
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        """The WSGI entry point: every response is JSON."""
+        """The WSGI entry point: every response is JSON (but the proxy and garbled-answer faults' pages)."""
         response = self._respond(Request(environ))
         return response(environ, start_response)
 
@@ -651,6 +660,15 @@ class RoamifySimulator:
             order = self._new_order(items, reference_id)
             self._orders.append(order)  # no dedupe on referenceId: a second POST is a second order
             faults = self.faults
+            if faults.proxy_error_next > 0 or faults.garbled_ok_next > 0:
+                self._late.add(order["id"])
+                if faults.proxy_error_next > 0:
+                    faults.proxy_error_next -= 1
+                    status, page = faults.proxy_error_status, "<html><body>Gateway error</body></html>"
+                else:
+                    faults.garbled_ok_next -= 1
+                    status, page = 200, "<html><body>OK</body></html>"
+                return Response(page, status=status, mimetype="text/html")
             fail_after_commit = faults.error_after_commit_next > 0
             hang_after_commit = not fail_after_commit and faults.timeout_after_commit_next > 0
             if fail_after_commit:
@@ -674,8 +692,15 @@ class RoamifySimulator:
                 return _failed(500, "Internal server error")
             # the oldest match wins when a referenceId was (wrongly) used twice
             key, wanted = ("id", order_id) if order_id else ("referenceId", reference_id)
-            body = copy.deepcopy(next((o for o in self._orders if o[key] == wanted), None))
+            body = copy.deepcopy(next((o for o in self._visible_orders() if o[key] == wanted), None))
         return _failed(404, "Order not found") if body is None else _success(body)
+
+    def _visible_orders(self) -> list[dict[str, Any]]:
+        """The orders a lookup sees (call with the lock held): all but late commits, which this
+        lookup misses and the next one sees."""
+        visible = [o for o in self._orders if o["id"] not in self._late]
+        self._late.clear()
+        return visible
 
     def _list_orders(self, request: Request) -> Response:
         reference_id, status = request.args.get("referenceId"), request.args.get("status")
@@ -683,7 +708,7 @@ class RoamifySimulator:
         with self._lock:
             matching = [
                 copy.deepcopy(o)
-                for o in reversed(self._orders)  # newest first
+                for o in reversed(self._visible_orders())  # newest first
                 if (not reference_id or o["referenceId"] == reference_id)
                 and (not status or o["status"] == status.upper())
             ]

@@ -4,10 +4,18 @@
 Validation answers 200 for `proceed` and `warn`, 409 for `block`; bad input is a 400 and an unknown
 id a 404, both in the error shape and with nothing cached. Roamify is only contacted (and its client
 only built) when the cache has no fresh answer.
+
+Roamify gets the time this invocation has left (the Lambda context's remaining time, counted from
+handler entry) less `CHECKOUT_DEADLINE_MARGIN_SECONDS` for the cache write and the reply: its
+timeouts, retries and waits — a 429's Retry-After included — fit in that, and when it runs out
+the answer is `warn` (upstream_unreachable), well before the function's own timeout.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -15,12 +23,32 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from roamsync.container import get_container
+from roamsync.container import CHECKOUT_DEADLINE_MARGIN_SECONDS, CHECKOUT_TIME_BUDGET_SECONDS, get_container
 from roamsync.http import json_response, new_resolver
 from roamsync.observability import add_count, lambda_entrypoint
 from roamsync.services.checkout import validate_checkout
 
 app = new_resolver()
+
+# This invocation's Lambda context and the monotonic time the handler was entered. Per request (a
+# threaded local gateway runs several at once), not on the shared resolver.
+_invocation: ContextVar[tuple[Any, float] | None] = ContextVar("checkout_invocation", default=None)
+
+
+def _remaining_time() -> Callable[[], float]:
+    """Seconds left for Roamify: the Lambda's remaining time (or, with no context, the function's
+    budget counted from handler entry) less the margin kept for the cache write and the reply."""
+    context, started = _invocation.get() or (None, time.monotonic())
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+
+    def remaining() -> float:
+        left = CHECKOUT_TIME_BUDGET_SECONDS - (time.monotonic() - started)
+        if callable(remaining_ms):
+            left = min(left, remaining_ms() / 1000)
+        return left - CHECKOUT_DEADLINE_MARGIN_SECONDS
+
+    return remaining
+
 
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -43,12 +71,13 @@ class CheckoutRequest(BaseModel):
     },
 )
 def validate(body: Annotated[CheckoutRequest, Body()]) -> Response[str]:
+    remaining = _remaining_time()  # counted from handler entry, before any wiring
     container = get_container()
     settings = container.settings
 
-    def confirm_upstream(reseller_id: str) -> list[Any]:
+    def confirm_upstream(reseller_id: str, /, *, remaining: Callable[[], float] | None = None) -> list[Any]:
         # The client is built on first use: a cache hit never resolves the Roamify key.
-        return container.checkout_roamify.package_nodes(reseller_id)
+        return container.checkout_roamify.package_nodes(reseller_id, remaining=remaining)
 
     answer = validate_checkout(
         my_package_id=body.myPackageId,
@@ -60,6 +89,7 @@ def validate(body: Annotated[CheckoutRequest, Body()]) -> Response[str]:
         clock=container.clock,
         cache_ttl_seconds=settings.validation_cache_ttl_seconds,
         max_price_increase=settings.fallback_max_price_increase,
+        remaining=remaining,
     )
     return json_response(answer.http_status, answer.body())
 
@@ -77,4 +107,8 @@ def clear_validation_cache() -> Response[str]:
 
 @lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    token = _invocation.set((context, time.monotonic()))
+    try:
+        return app.resolve(event, context)
+    finally:
+        _invocation.reset(token)

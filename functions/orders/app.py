@@ -20,13 +20,24 @@ GET answers the order with its attempts, reconciling an UNKNOWN one first (looku
 
 Wiring per Lambda container: the Orders repository, a Roamify client with the order path's own
 short timeouts and retries, and one circuit breaker, rebuilt only when the Container changes.
+
+Time: the order budget (`ORDER_TIME_BUDGET_SECONDS`, never more than the Lambda context's
+remaining time) is counted from handler entry, before the wiring and its secret fetch. On a
+container's first invocation it starts earlier still, by the init the request waited for (this
+module's import, measured, plus `RUNTIME_INIT_ALLOWANCE_SECONDS` for the runtime's own start):
+API Gateway's 29 s were running all along.
 """
 
+# ruff: noqa: E402 - the clock below must start before the imports it measures.
 from __future__ import annotations
 
-import threading
 import time
+
+_IMPORT_STARTED = time.monotonic()
+
+import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -55,6 +66,8 @@ from roamsync.services.orders import (
 IDEMPOTENCY_KEY = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
 MAX_ORDER_ID_LENGTH = 100
+# The Lambda runtime's own start on a cold start, before this module is imported (not measurable here).
+RUNTIME_INIT_ALLOWANCE_SECONDS = 0.5
 
 app = new_resolver()
 
@@ -130,10 +143,25 @@ def wiring() -> _Wiring:
         return _wiring
 
 
+# This invocation's Lambda context and when its time budget started. Per request (a threaded local
+# gateway runs several at once), not on the shared resolver.
+_invocation: ContextVar[tuple[Any, float] | None] = ContextVar("orders_invocation", default=None)
+_cold = True
+_cold_lock = threading.Lock()
+
+
+def _budget_start(entry: float) -> float:
+    """When this request's time started: handler entry, and on the container's first invocation
+    earlier by the init it waited for (this module's import and the runtime's own start)."""
+    global _cold
+    with _cold_lock:
+        cold, _cold = _cold, False
+    return entry - (_INIT_SECONDS + RUNTIME_INIT_ALLOWANCE_SECONDS) if cold else entry
+
+
 def _remaining_time(budget_seconds: float) -> Callable[[], float]:
-    """Seconds left for this request: the order budget, and never more than Lambda has left."""
-    started = time.monotonic()
-    context = getattr(app, "lambda_context", None)
+    """Seconds left for this request: the order budget from its start, never more than Lambda has left."""
+    context, started = _invocation.get() or (None, time.monotonic())
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
 
     def remaining() -> float:
@@ -222,7 +250,7 @@ def create_order(body: Annotated[OrderBody, Body()]) -> Response[str]:
             "invalid_idempotency_key",
             f"the {IDEMPOTENCY_KEY} header is at most {MAX_KEY_LENGTH} characters",
         )
-    w = wiring()
+    w = wiring()  # may fetch the Roamify key: inside the budget, which started at handler entry
     request = OrderRequest(my_package_id=body.myPackageId, package_id=body.packageId, quantity=body.quantity)
     return _reply(place_order(key, request, _ports(w), w.policy))
 
@@ -237,4 +265,12 @@ def read_order(orderId: str) -> Response[str]:
 
 @lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    token = _invocation.set((context, _budget_start(time.monotonic())))
+    try:
+        return app.resolve(event, context)
+    finally:
+        _invocation.reset(token)
+
+
+# What this module's import took: on a cold start, part of the init the first request waited for.
+_INIT_SECONDS = time.monotonic() - _IMPORT_STARTED

@@ -6,7 +6,7 @@ No sockets and no patching: the service takes these as arguments.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -109,14 +109,16 @@ class FakeRoamify:
         self.prices = dict(prices or {})
         self.failure: Exception | None = None
         self.calls: list[str] = []
+        self.remaining: list[Callable[[], float] | None] = []  # the time bound each call was given
 
     def list_catalog(self, packages: Iterable[Package]) -> None:
         for p in packages:
             if p.status == "active":
                 self.prices[p.reseller_id] = str(p.price)
 
-    def __call__(self, reseller_id: str) -> list[Any]:
+    def __call__(self, reseller_id: str, /, *, remaining: Callable[[], float] | None = None) -> list[Any]:
         self.calls.append(reseller_id)
+        self.remaining.append(remaining)
         if self.failure is not None:
             raise self.failure
         if reseller_id not in self.prices:

@@ -143,18 +143,20 @@ class FakeMyPackages:
 
 
 # What a scripted create does: "ok", or an exception to raise *after* ("commit") or instead of
-# creating the order; a callable gets the request and returns one of those.
+# creating the order. `missed_by_lookups`: a late commit — the order exists (it is in the log), but
+# that many lookups of its referenceId still miss it, as while the origin is still at work.
 @dataclass
 class CreateScript:
     commit: bool
     error: Exception | None = None
+    missed_by_lookups: int = 0
 
 
 OK = CreateScript(commit=True)
 
 
-def fails(error: Exception, *, after_commit: bool) -> CreateScript:
-    return CreateScript(commit=after_commit, error=error)
+def fails(error: Exception, *, after_commit: bool, missed_by_lookups: int = 0) -> CreateScript:
+    return CreateScript(commit=after_commit, error=error, missed_by_lookups=missed_by_lookups)
 
 
 @dataclass
@@ -172,6 +174,8 @@ class FakeRoamify:
     package_lookup_errors: list[Exception] = field(default_factory=list)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     timeouts: list[tuple[float, float] | None] = field(default_factory=list)
+    # referenceId -> how many more lookups miss its (late-committing) order
+    unseen: dict[str, int] = field(default_factory=dict)
 
     def create_order(
         self, package_id: str, quantity: int, reference_id: str, *, timeout: tuple[float, float] | None = None
@@ -179,7 +183,8 @@ class FakeRoamify:
         self.calls.append(("create", package_id))
         self.timeouts.append(timeout)
         if package_id not in self.listed:
-            raise UpstreamUnavailable("Unknown error", status=500)
+            # Roamify's own answer for an unknown or stale id: a 500 with its JSON error body.
+            raise UpstreamUnavailable("Unknown error", status=500, answered=True)
         script = self.creates.pop(0) if self.creates else OK
         order = {
             "id": f"ord_{len(self.orders) + 1}",
@@ -188,6 +193,8 @@ class FakeRoamify:
         }
         if script.commit:
             self.orders.append(order)
+            if script.missed_by_lookups:
+                self.unseen[reference_id] = script.missed_by_lookups
         if script.error is not None:
             raise script.error
         return order
@@ -198,6 +205,9 @@ class FakeRoamify:
         self.calls.append(("find", reference_id))
         if self.lookup_errors:
             raise self.lookup_errors.pop(0)
+        if reference_id is not None and self.unseen.get(reference_id, 0) > 0:
+            self.unseen[reference_id] -= 1
+            return None
         return next((o for o in self.orders if o["referenceId"] == reference_id), None)
 
     def package_nodes(self, package_id: str) -> list[Any]:
@@ -212,6 +222,9 @@ class FakeRoamify:
 
     def created_for(self) -> list[str]:
         return [o["items"][0]["packageId"] for o in self.orders]
+
+    def creates_sent(self) -> int:
+        return sum(1 for call in self.calls if call[0] == "create")
 
 
 @dataclass

@@ -189,8 +189,12 @@ def route_of(method: str, path: str) -> tuple[str, str]:
 # ---- my packages ---------------------------------------------------------------------------------
 
 
+def single_country(packages: list) -> list:
+    return [p for p in packages if len(p.coverage) == 1]
+
+
 def test_a_row_created_from_a_reseller_id_takes_country_data_and_days_from_the_catalog(admin: Admin):
-    package = catalog(get_container())[0]
+    package = single_country(catalog(get_container()))[0]
 
     response = admin.call(
         "POST", MY, {"resellerId": package.reseller_id, "salePrice": "19.90", "name": "Mine"}
@@ -198,7 +202,7 @@ def test_a_row_created_from_a_reseller_id_takes_country_data_and_days_from_the_c
 
     assert response.status_code == 201, response.text
     row = response.json()
-    assert row["countryCode"] == package.country_code or row["countryCode"] in package.coverage
+    assert row["countryCode"] == package.coverage[0]
     assert (row["dataMb"], row["unlimited"], row["validityDays"]) == (
         package.data_mb,
         package.unlimited,
@@ -207,6 +211,22 @@ def test_a_row_created_from_a_reseller_id_takes_country_data_and_days_from_the_c
     assert row["salePrice"] == "19.90" and row["basePrice"] == str(package.price)
     assert row["validationStatus"] == ("valid" if package.price <= 19.9 else "invalid")
     assert admin.call("GET", f"{MY}/{row['id']}").json() == row
+
+
+def test_a_multi_country_row_has_no_single_country_unless_one_it_covers_is_given(admin: Admin):
+    # Its first listing's code (DK for a Europe plan, AF for "Africa Adventure") is not a destination.
+    first, second, third = [p for p in catalog(get_container()) if len(p.coverage) > 1][:3]
+
+    as_is = admin.call("POST", MY, {"resellerId": first.reseller_id, "salePrice": "99", "name": "As is"})
+    chosen = admin.call(
+        "POST", MY, {"resellerId": second.reseller_id, "salePrice": "99", "countryCode": second.coverage[-1]}
+    )
+    wrong = admin.call("POST", MY, {"resellerId": third.reseller_id, "salePrice": "99", "countryCode": "ZZ"})
+
+    assert as_is.status_code == 201 and as_is.json()["countryCode"] is None
+    assert chosen.status_code == 201 and chosen.json()["countryCode"] == second.coverage[-1]
+    assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "invalid_request"
+    assert len(admin.call("GET", MY, limit=100).json()["items"]) == 2
 
 
 def test_a_draft_may_map_to_a_package_the_catalog_does_not_know(admin: Admin):
@@ -237,7 +257,7 @@ def test_patch_changes_the_given_fields_and_delete_answers_the_row_as_it_was(adm
 
 
 def test_the_list_pages_through_every_row_once_and_filters(admin: Admin):
-    packages = catalog(get_container())[:7]
+    packages = single_country(catalog(get_container()))[:7]
     for p in packages:
         assert admin.call("POST", MY, {"resellerId": p.reseller_id, "salePrice": 999}).status_code == 201
 
@@ -250,7 +270,7 @@ def test_the_list_pages_through_every_row_once_and_filters(admin: Admin):
             break
 
     assert sorted(seen) == sorted(p.reseller_id for p in packages) and pages >= 3
-    country = packages[0].country_code
+    country = packages[0].coverage[0]
     by_country = admin.call("GET", MY, countryCode=country.lower(), limit=100).json()["items"]
     assert {r["countryCode"] for r in by_country} == {country}
     assert len(admin.call("GET", MY, status="valid", limit=100).json()["items"]) == 7

@@ -22,13 +22,20 @@ from click.testing import CliRunner
 
 from roamsync.adapters.dynamo_models import ValidationCacheItem, bind_models
 from roamsync.adapters.validation_cache import ValidationCache
-from roamsync.container import Container, set_container, sync_catalog
+from roamsync.container import (
+    CHECKOUT_DEADLINE_MARGIN_SECONDS,
+    CHECKOUT_TIME_BUDGET_SECONDS,
+    Container,
+    set_container,
+    sync_catalog,
+)
 from roamsync.domain.equivalence import rank_alternatives
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package
 from roamsync.domain.runs import Trigger
 from roamsync.services.catalog import GLOBAL_REGION, destination_of
 from roamsync.settings import get_settings
+from roamsync_dev import lambda_runtime
 from roamsync_dev.cli import main as cli
 from roamsync_dev.local_stack import LocalStack
 from roamsync_dev.simulator import RoamifySimulator
@@ -445,6 +452,65 @@ def test_a_roamify_timeout_is_a_warning_within_the_budget(checkout: Checkout) ->
 
     assert response.status_code == 200
     assert response.json()["reason"] == "upstream_unreachable"
+
+
+def test_a_429_asking_for_a_long_wait_is_answered_as_a_warning_well_inside_the_functions_time(
+    checkout: Checkout,
+) -> None:
+    # given Roamify rate-limiting every call with a Retry-After of 30 s (the function has 10 s)
+    package_id = checkout.active_ids()[9]
+    checkout.simulator.faults.rate_limit_remaining_429 = 10
+    checkout.simulator.faults.retry_after_seconds = 30
+
+    # when a package is validated
+    started = time.monotonic()
+    response = checkout.post({"packageId": package_id})
+    elapsed = time.monotonic() - started
+
+    # then the answer is the catalog-vouched warning, without waiting out what does not fit
+    assert response.status_code == 200, response.text
+    assert (response.json()["action"], response.json()["reason"]) == ("warn", "upstream_unreachable")
+    assert elapsed < CHECKOUT_TIME_BUDGET_SECONDS - CHECKOUT_DEADLINE_MARGIN_SECONDS
+    assert checkout.upstream_calls() == 1  # a second attempt would have had to wait 30 s first
+
+
+def _validate_event(body: dict[str, Any]) -> dict[str, Any]:
+    """The API Gateway proxy event for POST /api/checkout/validate (the authorizer already passed)."""
+    return {
+        "resource": VALIDATE,
+        "path": VALIDATE,
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {"Content-Type": ["application/json"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"stage": "local", "requestId": "req-slow", "httpMethod": "POST", "path": VALIDATE},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def test_slow_answers_come_back_as_a_warning_before_the_lambda_runs_out_of_time(checkout: Checkout) -> None:
+    # given checkout's own Roamify timeouts (3 s reads, two attempts: over 6 s), an invocation with
+    # only 4 s to live, and Roamify taking 5 s to answer anything
+    settings = checkout.container.settings.model_copy(update={"roamify_read_timeout_seconds": 10.0})
+    set_container(Container(settings, clock=checkout.clock))
+    checkout.simulator.faults.slow_seconds = 5.0
+    context = lambda_runtime.FakeLambdaContext("roamsync-checkout", timeout_seconds=4)
+    package_id = checkout.active_ids()[10]
+
+    # when a package is validated
+    result = lambda_runtime.invoke(
+        "CheckoutFunction", _validate_event({"packageId": package_id}), context=context
+    )
+
+    # then the warning is answered with time to spare
+    assert context.get_remaining_time_in_millis() > 0
+    assert result["statusCode"] == 200, result
+    body = json.loads(result["body"])
+    assert (body["action"], body["reason"]) == ("warn", "upstream_unreachable")
 
 
 def test_a_sale_price_below_the_upstream_price_warns_of_a_negative_margin(checkout: Checkout) -> None:

@@ -353,6 +353,75 @@ def test_no_equivalent_package_answers_409_with_alternatives_and_orders_nothing(
     assert shop.sim.orders == []
 
 
+EUROPE_PLAN = "esim-europe-30days-10gb-all"  # listed by Roamify under Denmark (and its other countries)
+DENMARK_PLAN = "esim-denmark-30days-unlimited-all"
+
+
+def test_an_inactive_regional_package_ordered_by_id_never_buys_a_one_country_package(shop: Shop) -> None:
+    # given Roamify dropped the Europe plan, and cut its Denmark-only unlimited plan to below its price
+    europe = shop.catalog()[EUROPE_PLAN]
+    assert len(europe.coverage) > 1 and europe.country_code in europe.coverage
+    shop.sim.change_prices([DENMARK_PLAN], delta=-60)
+    shop.sim.remove_packages([EUROPE_PLAN])
+    sync(shop.container)
+    catalog = shop.catalog()
+    assert catalog[EUROPE_PLAN].status == "inactive"
+    # (for a customer going to Denmark alone, the Denmark plan would do: the trap is set)
+    denmark = catalog[DENMARK_PLAN]
+    assert is_equivalent_or_better(europe, denmark, europe.country_code, max_price_increase=TOLERANCE)
+
+    # when the Europe plan is ordered by its packageId
+    response = shop.post(order_body(europe))
+
+    # then nothing covering only part of Europe is bought: the simulated catalog has no plan
+    # covering all of it that is equivalent or better, so nothing is bought at all
+    assert response.status_code == 409, response.text
+    assert shop.sim.orders == []
+    assert all(set(europe.coverage) <= set(a["coverage"]) for a in response.json["alternatives"])
+    assert DENMARK_PLAN not in [a["packageId"] for a in response.json["alternatives"]]
+
+
+def test_a_gateway_504_while_the_order_commits_late_gives_exactly_one_order(shop: Shop, picks: Picks) -> None:
+    # given a proxy that answers 504 while Roamify still creates the order, which the first lookup misses
+    package = picks.live
+    shop.sim.faults.proxy_error_next = 1
+
+    # when it is ordered
+    response = shop.post(order_body(package))
+
+    # then no second attempt is sent: the outcome is UNKNOWN, and Roamify holds exactly one order
+    assert response.status_code == 202, response.text
+    assert response.json["status"] == "UNKNOWN"
+    assert shop.upstream_order_posts() == 1
+    [upstream] = shop.sim.orders
+    # and a later read finds that order, as does the same key again, still without a second one
+    read = shop.get(response.json["orderId"])
+    assert read.json["status"] == "PLACED"
+    assert read.json["roamifyOrderId"] == upstream["id"]
+    assert [(a["outcome"], a["error"]) for a in read.json["attempts"]] == [("found_after_error", "http_504")]
+    again = shop.post(order_body(package))
+    assert (again.status_code, again.json["status"]) == (200, "PLACED")
+    assert len(shop.sim.orders) == 1
+    assert shop.upstream_order_posts() == 1
+
+
+def test_an_unreadable_2xx_is_not_followed_by_a_blind_retry(shop: Shop, picks: Picks) -> None:
+    # given Roamify creating the order (late) but answering 200 with a body that is not JSON
+    package = picks.with_fallback
+    shop.sim.faults.garbled_ok_next = 1
+
+    response = shop.post(order_body(package))
+
+    assert response.status_code == 202, response.text
+    assert response.json["fallbackUsed"] is False
+    assert shop.upstream_order_posts() == 1
+    assert len(shop.sim.orders) == 1
+    read = shop.get(response.json["orderId"])
+    assert read.json["status"] == "PLACED"
+    assert read.json["roamifyOrderId"] == shop.sim.orders[0]["id"]
+    assert len(shop.sim.orders) == 1
+
+
 # --- idempotency -----------------------------------------------------------------------------------------
 
 
@@ -446,6 +515,62 @@ def test_roamify_down_answers_503_fast_once_the_breaker_opens_and_orders_nothing
     assert sum(shop.sim.request_counts.values()) == upstream_calls  # not one call to Roamify
     assert len(shop.order_records()) == records  # and no Orders record for it
     assert shop.sim.orders == []
+
+
+# --- the time budget starts at handler entry ---------------------------------------------------------------
+
+
+class _SlowClock:
+    """Stands in for the orders module's `time`: monotonic time that a test can move forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.sleep = time.sleep
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+
+def test_wiring_that_eats_the_order_budget_counts_against_it_and_nothing_is_ordered(
+    shop: Shop, picks: Picks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a cold container whose wiring (the Roamify key from Secrets Manager) takes 8 of the 10 s
+    module = lambda_runtime.load_module("OrdersFunction")
+    clock = _SlowClock()
+    build = module._build
+
+    def slow_build(container: Container) -> Any:
+        clock.offset += 8.0
+        return build(container)
+
+    monkeypatch.setattr(module, "time", clock)
+    monkeypatch.setattr(module, "_build", slow_build)
+    monkeypatch.setattr(module, "_cold", False)
+
+    # when an order comes in
+    response = shop.post(order_body(picks.live))
+
+    # then the 2 s left are not enough to order safely: a 503 to retry, and nothing ordered
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert shop.upstream_order_posts() == 0
+    assert shop.sim.orders == []
+
+
+@pytest.mark.parametrize(("cold", "status"), [(True, 503), (False, 201)], ids=["cold", "warm"])
+def test_a_cold_starts_init_counts_against_the_first_requests_budget(
+    shop: Shop, picks: Picks, monkeypatch: pytest.MonkeyPatch, cold: bool, status: int
+) -> None:
+    # given an init (imports and runtime start) of 7.5 s, which API Gateway's clock counted too
+    module = lambda_runtime.load_module("OrdersFunction")
+    monkeypatch.setattr(module, "_INIT_SECONDS", 7.5)
+    monkeypatch.setattr(module, "_cold", cold)
+
+    response = shop.post(order_body(picks.live))
+
+    # then on the container's first request the 10 s budget is mostly gone; a warm one has it all
+    assert response.status_code == status, response.text
+    assert len(shop.sim.orders) == (1 if status == 201 else 0)
 
 
 # --- UNKNOWN, then reconciled ---------------------------------------------------------------------------

@@ -395,6 +395,82 @@ def test_a_multi_country_package_bought_by_id_is_only_offered_alternatives_cover
     assert [a["packageId"] for a in answer.alternatives] == ["eu-10gb"]
 
 
+def test_a_regional_package_listed_under_one_of_its_countries_is_not_replaced_by_that_country_alone() -> None:
+    # given an inactive Europe plan Roamify lists under Denmark, and a bigger, cheaper Denmark-only plan
+    shop = Shop(
+        package("eu-5gb", country="DK", coverage=["SE", "DK", "NO"], status="inactive"),
+        package("dk-10gb", country="DK", data_mb=10 * GB, price="8.00"),
+        package("eu-10gb", country="DE", coverage=["SE", "DK", "NO", "DE"], data_mb=10 * GB, price="10.50"),
+    )
+
+    # when it is validated by its packageId
+    answer = shop.validate(package_id="eu-5gb")
+
+    # then only a plan covering all of its countries is offered
+    assert answer.action == "block"
+    assert [(a["packageId"], a["equivalentOrBetter"]) for a in answer.alternatives] == [("eu-10gb", True)]
+
+
+def test_a_regional_row_whose_country_code_the_package_does_not_cover_is_held_to_its_whole_coverage() -> None:
+    # given a row for an inactive "Africa" plan stored with code AF, which is Afghanistan's
+    africa = ["EG", "KE", "ZA"]
+    shop = Shop(
+        package("africa-5gb", country="AF", region="Africa", coverage=africa, status="inactive"),
+        package("af-10gb", country="AF", region="Asia", data_mb=10 * GB, price="8.00"),  # Afghanistan
+        package(
+            "africa-10gb", country="ZA", region="Africa", coverage=africa, data_mb=10 * GB, price="10.50"
+        ),
+    )
+    shop.my_packages.put(row("m1", "africa-5gb", country_code="AF", region="Africa"))
+
+    answer = shop.validate(my_package_id="m1")
+
+    assert [a["packageId"] for a in answer.alternatives] == ["africa-10gb"]
+
+
+def test_with_no_time_left_roamify_is_not_asked_and_the_catalog_vouches_with_a_warning() -> None:
+    shop = Shop(package("se-5gb"))
+
+    answer = validate_checkout(
+        my_package_id=None,
+        package_id="se-5gb",
+        packages=shop.packages,
+        my_packages=shop.my_packages,
+        confirm_upstream=shop.roamify,
+        cache=shop.cache,
+        clock=shop.clock,
+        cache_ttl_seconds=TTL,
+        max_price_increase=Decimal("0.10"),
+        remaining=lambda: 0.0,
+    )
+
+    assert (answer.action, answer.reason, answer.http_status) == ("warn", "upstream_unreachable", 200)
+    assert shop.roamify.calls == []
+    assert shop.cache.items == {}
+
+
+def test_roamify_is_asked_within_the_time_the_caller_has() -> None:
+    shop = Shop(package("se-5gb"))
+
+    def remaining() -> float:
+        return 4.2
+
+    validate_checkout(
+        my_package_id=None,
+        package_id="se-5gb",
+        packages=shop.packages,
+        my_packages=shop.my_packages,
+        confirm_upstream=shop.roamify,
+        cache=shop.cache,
+        clock=shop.clock,
+        cache_ttl_seconds=TTL,
+        max_price_increase=Decimal("0.10"),
+        remaining=remaining,
+    )
+
+    assert shop.roamify.remaining == [remaining]
+
+
 # ---- bad input ----------------------------------------------------------------------------------
 
 

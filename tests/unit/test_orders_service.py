@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -200,7 +201,7 @@ def test_a_timeout_after_the_order_was_created_is_found_and_not_reordered() -> N
 
 def test_a_500_that_created_nothing_for_a_live_package_retries_it_under_a_new_reference() -> None:
     w = world([ORIGINAL, BETTER])
-    w.roamify.creates = [fails(UpstreamUnavailable("boom", status=500), after_commit=False)]
+    w.roamify.creates = [fails(UpstreamUnavailable("boom", status=500, answered=True), after_commit=False)]
 
     order = place_order("key-1", request(), w.ports(), w.policy).order
 
@@ -289,6 +290,272 @@ def test_a_multi_country_package_bought_as_is_needs_a_fallback_covering_every_co
     order = place_order("key-1", request(regional.reseller_id), w.ports(), w.policy).order
 
     assert order.package_id == both.reseller_id
+
+
+EUROPE = ("AT", "BE", "DE", "DK", "FR", "SE")
+AFRICA = ("EG", "GH", "KE", "MA", "NG", "TZ", "ZA")
+
+
+def test_a_regional_package_ordered_by_id_never_falls_back_to_a_one_country_package() -> None:
+    # given an inactive Europe plan listed under Denmark, and a cheaper, bigger Denmark-only plan
+    europe = package(
+        "esim-europe-30days-10gb-all",
+        country_code="DK",
+        country_name="Denmark",
+        geography="regional",
+        coverage=EUROPE,
+        status="inactive",
+    )
+    denmark = package(
+        "esim-denmark-30days-20gb-all",
+        country_code="DK",
+        coverage=("DK",),
+        data_mb=20 * GB,
+        price=Decimal("8"),
+    )
+    w = world([europe, denmark], listed={denmark.reseller_id})
+
+    # when the Europe plan is ordered by its packageId
+    order = place_order("key-1", request(europe.reseller_id), w.ports(), w.policy).order
+
+    # then nothing is ordered: Denmark alone is a downgrade for a customer going anywhere in Europe
+    assert w.roamify.orders == []
+    assert order.status is OrderStatus.FAILED
+    assert order.failure is not None and order.failure.reason is FailureReason.NO_EQUIVALENT
+    assert order.destination is None
+    assert all(not a["equivalentOrBetter"] for a in order.alternatives)
+
+
+def test_a_regional_package_ordered_by_id_falls_back_to_one_covering_all_its_countries() -> None:
+    europe = package(
+        "esim-europe-30days-10gb-all",
+        country_code="DK",
+        geography="regional",
+        coverage=EUROPE,
+        status="inactive",
+    )
+    denmark = package("esim-denmark-30days-20gb-all", country_code="DK", coverage=("DK",), price=Decimal("8"))
+    wider = package(
+        "esim-europe-30days-20gb-all",
+        country_code="DE",
+        geography="regional",
+        coverage=(*EUROPE, "NO"),
+        data_mb=20 * GB,
+        price=Decimal("10.50"),
+    )
+    w = world([europe, denmark, wider])
+
+    order = place_order("key-1", request(europe.reseller_id), w.ports(), w.policy).order
+
+    assert w.roamify.created_for() == [wider.reseller_id]
+    assert order.fallback_used
+
+
+def test_a_regional_row_whose_country_the_package_does_not_cover_never_falls_back_to_that_country() -> None:
+    # given a shop row for the regional "Africa Adventure" plan stored with code AF (Africa), and an
+    # Afghanistan (AF) plan that is bigger and no dearer
+    africa = package(
+        "esim-africa-adventure-30days-10gb-all",
+        country_code="AF",
+        country_name="Africa Adventure",
+        region="Africa",
+        geography="regional",
+        coverage=AFRICA,
+        status="inactive",
+    )
+    afghanistan = package(
+        "esim-afghanistan-30days-20gb-all",
+        country_code="AF",
+        country_name="Afghanistan",
+        region="Asia",
+        coverage=("AF",),
+        data_mb=20 * GB,
+    )
+    row = MyPackage(
+        id="mp-1",
+        reseller_id=africa.reseller_id,
+        name="Africa 10GB",
+        country_code="AF",
+        region="Africa",
+        sale_price=Decimal("15"),
+    )
+    w = world([africa, afghanistan], listed={afghanistan.reseller_id}, my_packages=[row])
+
+    # when the row is ordered
+    order = place_order("key-1", OrderRequest(my_package_id="mp-1", quantity=1), w.ports(), w.policy).order
+
+    # then no Afghanistan eSIM is bought for an Africa trip: nothing covering all of Africa exists
+    assert w.roamify.orders == []
+    assert order.failure is not None and order.failure.reason is FailureReason.NO_EQUIVALENT
+    assert afghanistan.reseller_id not in [a["packageId"] for a in order.alternatives]
+
+
+# --- only Roamify's own 500 says "nothing was created" -------------------------------------------------
+
+# Failures that say nothing about whether the request is still at work upstream.
+IN_DOUBT = {
+    "gateway timeout": UpstreamUnavailable(
+        "Roamify POST /api/esim/order -> 504: Gateway Timeout", status=504
+    ),
+    "bad gateway": UpstreamUnavailable("-> 502: Bad Gateway", status=502),
+    "service unavailable": UpstreamUnavailable("-> 503: Service Unavailable", status=503),
+    "500 without Roamify's body": UpstreamUnavailable("-> 500: <html>", status=500, answered=False),
+    "2xx that is not JSON": UpstreamUnavailable("answered non-JSON", status=200),
+    "2xx without data.id": UpstreamUnavailable("Roamify order response has no data.id"),
+}
+
+
+@pytest.mark.parametrize("error", IN_DOUBT.values(), ids=IN_DOUBT.keys())
+def test_a_failure_that_is_not_roamifys_own_answer_is_never_followed_by_another_attempt(
+    error: UpstreamUnavailable,
+) -> None:
+    # given a create whose order commits late: the lookup right after the failure still misses it
+    w = world([ORIGINAL, BETTER])
+    w.roamify.creates = [fails(error, after_commit=True, missed_by_lookups=1)]
+
+    # when it is ordered
+    placement = place_order("key-1", request(), w.ports(), w.policy)
+
+    # then no second attempt goes out: the order is UNKNOWN, with exactly the one upstream order
+    assert placement.order.status is OrderStatus.UNKNOWN
+    assert w.roamify.creates_sent() == 1
+    assert len(w.roamify.orders) == 1
+    # and a later read finds it, placed by attempt 1
+    read = get_order(placement.order.order_id, w.ports(), w.policy)
+    assert read.status is OrderStatus.PLACED
+    assert read.roamify_order_id == w.roamify.orders[0]["id"]
+    assert w.roamify.creates_sent() == 1
+
+
+@pytest.mark.parametrize("error", IN_DOUBT.values(), ids=IN_DOUBT.keys())
+def test_not_found_after_a_failure_in_doubt_is_trusted_only_after_the_grace_period(
+    error: UpstreamUnavailable,
+) -> None:
+    w = world([ORIGINAL])
+    w.roamify.creates = [fails(error, after_commit=False)]
+
+    order = place_order("key-1", request(), w.ports(), w.policy).order
+    assert order.status is OrderStatus.UNKNOWN
+    assert get_order(order.order_id, w.ports(), w.policy).status is OrderStatus.UNKNOWN
+
+    w.time.advance(w.policy.unknown_grace + 1)
+    settled = get_order(order.order_id, w.ports(), w.policy)
+
+    assert settled.status is OrderStatus.FAILED
+    assert settled.failure is not None and settled.failure.retryable
+    assert w.roamify.orders == []
+    assert w.roamify.creates_sent() == 1
+
+
+def test_a_gateway_504_then_a_commit_in_flight_gives_exactly_one_order() -> None:
+    # given a proxy that answers 504 while Roamify is still creating the order, which appears only
+    # after the first lookup (the reviewer's reproduction)
+    w = world([ORIGINAL])
+    w.roamify.creates = [
+        fails(
+            UpstreamUnavailable("-> 504: Gateway Timeout", status=504), after_commit=True, missed_by_lookups=1
+        )
+    ]
+
+    # when it is ordered, and the same key is sent again
+    first = place_order("key-1", request(), w.ports(), w.policy)
+    again = place_order("key-1", request(), w.ports(), w.policy)
+
+    # then there is exactly one upstream order, and the replay finds it
+    assert first.order.status is OrderStatus.UNKNOWN
+    assert again.order.status is OrderStatus.PLACED
+    assert again.order.roamify_order_id == w.roamify.orders[0]["id"]
+    assert len(w.roamify.orders) == 1
+
+
+def test_an_earlier_attempt_that_commits_late_is_found_before_the_next_attempt_goes_out() -> None:
+    # given Roamify's own 500 for the original, whose order nevertheless commits, late
+    w = world([ORIGINAL, BETTER])
+    w.roamify.creates = [
+        fails(
+            UpstreamUnavailable("Unknown error", status=500, answered=True),
+            after_commit=True,
+            missed_by_lookups=1,
+        )
+    ]
+
+    # when it is ordered
+    order = place_order("key-1", request(), w.ports(), w.policy).order
+
+    # then the look-again before attempt 2 finds attempt 1's order: one order, no second attempt
+    assert order.status is OrderStatus.PLACED
+    assert w.roamify.creates_sent() == 1
+    assert len(w.roamify.orders) == 1
+    assert order.roamify_order_id == w.roamify.orders[0]["id"]
+    assert order.package_id == ORIGINAL.reseller_id and not order.fallback_used
+    assert order.reference_id == w.roamify.orders[0]["referenceId"]
+    assert [a.outcome for a in order.attempts] == [AttemptOutcome.FOUND]
+
+
+def test_an_earlier_attempt_that_cannot_be_looked_up_again_stops_the_request() -> None:
+    # given a stale original (Roamify's own 500, nothing created), and then lookups failing
+    w = world([ORIGINAL, BETTER], listed={BETTER.reseller_id})
+    answer = w.roamify.find_order
+    lookups = 0
+
+    def find(*, reference_id: str | None = None, order_id: str | None = None) -> dict[str, Any] | None:
+        nonlocal lookups
+        lookups += 1
+        if lookups == 2:  # the lookup right after the 500 answers; the look-again before attempt 2 fails
+            raise UpstreamTimeout("slow")
+        return answer(reference_id=reference_id, order_id=order_id)
+
+    w.roamify.find_order = find  # type: ignore[method-assign]
+
+    # when it is ordered
+    order = place_order("key-1", request(), w.ports(), w.policy).order
+
+    # then no fallback is sent while attempt 1 cannot be vouched for
+    assert order.status is OrderStatus.UNKNOWN
+    assert w.roamify.creates_sent() == 1
+    assert w.roamify.orders == []
+
+
+def test_a_redrive_finds_an_earlier_attempts_late_order_and_places_nothing_more() -> None:
+    # given an order whose attempt 1 timed out and was settled "not placed" after the grace period
+    w = world([ORIGINAL])
+    w.roamify.creates = [fails(UpstreamTimeout("slow"), after_commit=False)]
+    order = place_order("key-1", request(), w.ports(), w.policy).order
+    w.time.advance(w.policy.unknown_grace + 1)
+    assert get_order(order.order_id, w.ports(), w.policy).status is OrderStatus.FAILED
+    # and attempt 1's order then turns up after all
+    w.roamify.orders.append({"id": "ord_late", "referenceId": order.attempts[0].reference_id, "items": []})
+
+    # when the client sends the same key again
+    again = place_order("key-1", request(), w.ports(), w.policy)
+
+    # then the order is placed by attempt 1, and nothing more is created
+    assert again.order.status is OrderStatus.PLACED
+    assert again.order.roamify_order_id == "ord_late"
+    assert w.roamify.creates_sent() == 1
+    assert [o["id"] for o in w.roamify.orders] == ["ord_late"]
+
+
+def test_reconciling_looks_up_every_attempt_not_only_the_open_one() -> None:
+    # given an UNKNOWN order whose attempt 2 is in doubt, and attempt 1's order committed late
+    w = world([ORIGINAL])
+    order = Order.new(
+        "key-1", request(), reseller_id=ORIGINAL.reseller_id, destination="SE", now=w.time.now()
+    )
+    order = w.store.create(order)
+    order = order.start_attempt(ORIGINAL.reseller_id, w.time.now())
+    order = order.settle_attempt(AttemptOutcome.NOT_PLACED, w.time.now(), error="http_500", answered=True)
+    order = order.start_attempt(ORIGINAL.reseller_id, w.time.now())
+    order = order.settle_attempt(AttemptOutcome.UNKNOWN, w.time.now(), error="timeout")
+    order = w.store.save(order.unknown(w.time.now()), order.version)
+    w.roamify.orders.append({"id": "ord_a1", "referenceId": order.attempts[0].reference_id, "items": []})
+
+    read = get_order(order.order_id, w.ports(), w.policy)
+
+    assert read.status is OrderStatus.PLACED
+    assert read.roamify_order_id == "ord_a1"
+    assert read.reference_id == order.attempts[0].reference_id
+    assert w.roamify.creates_sent() == 0
 
 
 # --- unknown outcomes and reconciliation ---------------------------------------------------------------

@@ -3,6 +3,10 @@
 Every call has a connect and read timeout. Only safe calls (GETs) are retried, with capped
 exponential backoff and full jitter, on connection errors, timeouts, 429 (honouring Retry-After)
 and 5xx. Order creation is never retried here: the order service looks the order up first.
+
+A GET may be given `remaining` (seconds its caller has left): then every attempt's timeouts fit in
+what remains, no wait (a Retry-After included) outlasts it, and once too little is left the last
+error is raised instead of another attempt.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
 
 from roamsync.domain.errors import (
     RateLimited,
@@ -35,6 +40,8 @@ HEALTH_PATH = "/api/health"
 MAX_CATALOG_PAGES = 5_000
 # A Retry-After longer than this is not waited out inside one call.
 MAX_RETRY_AFTER_SECONDS = 30.0
+# With a deadline, an attempt is only started when at least this much time is left for it.
+MIN_ATTEMPT_SECONDS = 0.25
 
 RETRYABLE = (UpstreamTimeout, UpstreamUnavailable, RateLimited)
 
@@ -75,8 +82,20 @@ def _message(response: requests.Response) -> str:
     return response.reason or ""
 
 
+def _is_roamify_error(response: requests.Response) -> bool:
+    """True when the body is Roamify's own error, ``{"status": "failed", ...}`` (not a proxy's page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("status") == "failed"
+
+
 def error_for(response: requests.Response) -> UpstreamError:
-    """Translate a non-2xx Roamify response into a typed domain error."""
+    """Translate a non-2xx Roamify response into a typed domain error.
+
+    A 5xx is UpstreamUnavailable with `answered` True only when its body is Roamify's own JSON error.
+    """
     status = response.status_code
     text = f"Roamify {response.request.method} {response.request.path_url} -> {status}: {_message(response)}"
     if status in (401, 403):
@@ -86,8 +105,19 @@ def error_for(response: requests.Response) -> UpstreamError:
     if status == 429:
         return RateLimited(text, retry_after=_retry_after(response))
     if status >= 500:
-        return UpstreamUnavailable(text, status=status)
+        return UpstreamUnavailable(text, status=status, answered=_is_roamify_error(response))
     return UpstreamRejected(text, status=status)
+
+
+class _OutOfTime(stop_base):
+    """Stop retrying when the wait ahead (a Retry-After included) would leave no time for another
+    attempt. Tenacity asks after computing the wait, so `upcoming_sleep` is the wait in question."""
+
+    def __init__(self, remaining: Callable[[], float]) -> None:
+        self._remaining = remaining
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._remaining() - retry_state.upcoming_sleep < MIN_ATTEMPT_SECONDS
 
 
 class RoamifyClient:
@@ -141,17 +171,41 @@ class RoamifyClient:
                 f"Roamify {method} {path} answered non-JSON", status=response.status_code
             ) from None
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """A GET, retried per the policy; the last error is raised when the attempts run out."""
+    def _get(
+        self, path: str, params: dict[str, Any] | None = None, *, remaining: Callable[[], float] | None = None
+    ) -> Any:
+        """A GET, retried per the policy; the last error is raised when the attempts run out.
+
+        With `remaining`, the attempts, their timeouts and the waits between them all fit in the
+        seconds it reports (see the module docstring); UpstreamTimeout when none is left at all.
+        """
+        stop: stop_base = stop_after_attempt(self._retry.max_attempts)
+        if remaining is not None:
+            if remaining() < MIN_ATTEMPT_SECONDS:
+                raise UpstreamTimeout(f"Roamify GET {path} not sent: no time was left for it")
+            stop = stop | _OutOfTime(remaining)
+
+        def timeout() -> tuple[float, float] | None:
+            # None: the client's own timeouts. With a deadline, each attempt gets what is left.
+            return self._bounded_timeout(remaining()) if remaining is not None else None
+
         retrying = Retrying(
-            stop=stop_after_attempt(self._retry.max_attempts),
+            stop=stop,
             wait=self._retry.wait,
             retry=retry_if_exception_type(RETRYABLE),
             sleep=self._sleep,
             reraise=True,
             before_sleep=self._log_retry,
         )
-        return retrying(self._send, "GET", path, params=params)
+        return retrying(lambda: self._send("GET", path, params=params, timeout=timeout()))
+
+    def _bounded_timeout(self, left: float) -> tuple[float, float]:
+        """The configured (connect, read) timeouts, shrunk so that both together fit in `left`."""
+        connect, read = self._timeout
+        if connect + read <= left:
+            return connect, read
+        connect = min(connect, left / 2)
+        return connect, max(0.01, min(read, left - connect))
 
     @staticmethod
     def _log_retry(state: RetryCallState) -> None:
@@ -194,10 +248,14 @@ class RoamifyClient:
                 return
         raise UpstreamUnavailable(f"Roamify catalog exceeded {MAX_CATALOG_PAGES} pages")
 
-    def package_nodes(self, package_id: str) -> list[Any]:
-        """The country nodes listing `package_id` (empty when Roamify does not know it)."""
+    def package_nodes(self, package_id: str, *, remaining: Callable[[], float] | None = None) -> list[Any]:
+        """The country nodes listing `package_id` (empty when Roamify does not know it).
+
+        `remaining`: the seconds the caller has left; the call (retries and waits included) keeps
+        inside them, raising the last UpstreamError (or UpstreamTimeout) when they run out.
+        """
         try:
-            body = self._get(PACKAGES_PATH, {"packageId": package_id})
+            body = self._get(PACKAGES_PATH, {"packageId": package_id}, remaining=remaining)
         except UpstreamNotFound:
             return []
         return [n for n in _country_nodes(body) if any(_matches(p, package_id) for p in _packages_of(n))]

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -76,7 +76,10 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class Comparison:
-    """How `candidate` measures against `original` for a customer going to `destination`."""
+    """How `candidate` measures against `original` for a customer going to `destination`.
+
+    (From :func:`compare_for`, `destination` lists every destination, comma-separated.)
+    """
 
     original: Package
     candidate: Package
@@ -203,13 +206,25 @@ def compare(
     non-numeric tolerance.
     """
     code = _destination(destination)
-    tolerance = _tolerance(max_price_increase)
+    covers = code in _coverage(candidate)
+    return _compare(original, candidate, code, covers, _tolerance(max_price_increase))
+
+
+def _coverage(package: Package) -> set[str]:
+    return {c.strip().upper() for c in package.coverage}
+
+
+def _compare(
+    original: Package, candidate: Package, destination: str, covers: bool, tolerance: Decimal
+) -> Comparison:
+    """The comparison, given whether the candidate covers the destination(s): the only part of the
+    verdict that depends on where the customer goes."""
     worse: list[Difference] = []
     if candidate.reseller_id == original.reseller_id:
         worse.append(Difference.SAME_PACKAGE)
     if candidate.status != "active":
         worse.append(Difference.INACTIVE)
-    if code not in {c.strip().upper() for c in candidate.coverage}:
+    if not covers:
         worse.append(Difference.NOT_COVERING_DESTINATION)
     worse.extend(_data_differences(original, candidate))
     if candidate.validity_days < original.validity_days:
@@ -224,7 +239,7 @@ def compare(
         worse.append(Difference.OTHER_CURRENCY)
     elif candidate.price > original.price * (1 + tolerance):
         worse.append(Difference.PRICE_ABOVE_TOLERANCE)
-    return Comparison(original=original, candidate=candidate, destination=code, worse=tuple(worse))
+    return Comparison(original=original, candidate=candidate, destination=destination, worse=tuple(worse))
 
 
 def is_equivalent_or_better(
@@ -263,8 +278,10 @@ def _rank_key(comparison: Comparison) -> tuple[Any, ...]:
 
 
 def _usable_comparisons(
-    original: Package, candidates: Iterable[Package], destination: str, tolerance: Decimal
+    original: Package, candidates: Iterable[Package], destinations: Sequence[str], tolerance: Decimal
 ) -> list[Comparison]:
+    if not destinations:
+        return []
     seen: set[str] = set()
     usable: list[Comparison] = []
     for candidate in candidates:
@@ -272,7 +289,7 @@ def _usable_comparisons(
         if candidate.reseller_id in seen:
             continue
         seen.add(candidate.reseller_id)
-        comparison = compare(original, candidate, destination, max_price_increase=tolerance)
+        comparison = compare_for(original, candidate, destinations, max_price_increase=tolerance)
         if comparison.verdict is not Verdict.UNUSABLE:
             usable.append(comparison)
     return sorted(usable, key=_rank_key)
@@ -295,7 +312,7 @@ def rank_alternatives(
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
-    ranked = _usable_comparisons(original, candidates, destination, _tolerance(max_price_increase))
+    ranked = _usable_comparisons(original, candidates, (destination,), _tolerance(max_price_increase))
     return [Alternative.from_comparison(c) for c in ranked[:limit]]
 
 
@@ -306,7 +323,76 @@ def best_replacement(
 
     This is what order fallback and auto-fix apply. Raises ValueError as :func:`compare` does.
     """
-    ranked = _usable_comparisons(original, candidates, destination, _tolerance(max_price_increase))
+    ranked = _usable_comparisons(original, candidates, (destination,), _tolerance(max_price_increase))
+    if ranked and ranked[0].equivalent_or_better:
+        return ranked[0].candidate
+    return None
+
+
+# --- when the destination is not known: the original's whole coverage --------------------------------
+
+
+def destinations_for(original: Package, destination: str | None) -> tuple[str, ...]:
+    """The countries a replacement for `original` is held to.
+
+    The customer's destination when it is known; otherwise (a multi-country package bought as is)
+    every country the original covers, sorted: the customer may be going to any of them, so a
+    replacement must be equivalent or better in each. Empty when neither is known.
+    """
+    if destination is not None and destination.strip():
+        return (_destination(destination),)
+    return tuple(sorted({code.strip().upper() for code in original.coverage if code.strip()}))
+
+
+def compare_for(
+    original: Package,
+    candidate: Package,
+    destinations: Sequence[str],
+    *,
+    max_price_increase: Decimal | float,
+) -> Comparison:
+    """:func:`compare` for a customer who may be going to any of `destinations`.
+
+    `worse` holds every way the candidate is worse for at least one of them, so it is empty (the
+    candidate equivalent or better) only when it is equivalent or better for each; a candidate
+    missing any of them is NOT_COVERING_DESTINATION, hence unusable. Raises ValueError for no
+    destinations, and as :func:`compare` does.
+    """
+    if not destinations:
+        raise ValueError("destinations must name at least one country")
+    codes = [_destination(d) for d in destinations]
+    covered = _coverage(candidate)
+    covers = all(code in covered for code in codes)
+    return _compare(original, candidate, ",".join(codes), covers, _tolerance(max_price_increase))
+
+
+def rank_alternatives_for(
+    original: Package,
+    candidates: Iterable[Package],
+    destinations: Sequence[str],
+    *,
+    max_price_increase: Decimal | float,
+    limit: int | None = 10,
+) -> list[Alternative]:
+    """:func:`rank_alternatives` held to every one of `destinations` (see :func:`compare_for`):
+    only candidates covering all of them are offered, and only those equivalent or better in each
+    rank as such. No destinations: nothing to offer."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0 or None, got {limit}")
+    ranked = _usable_comparisons(original, candidates, destinations, _tolerance(max_price_increase))
+    return [Alternative.from_comparison(c) for c in ranked[:limit]]
+
+
+def best_replacement_for(
+    original: Package,
+    candidates: Iterable[Package],
+    destinations: Sequence[str],
+    *,
+    max_price_increase: Decimal | float,
+) -> Package | None:
+    """The cheapest candidate equivalent or better for every one of `destinations`, or None (also
+    when there are no destinations): never a downgrade for any of them."""
+    ranked = _usable_comparisons(original, candidates, destinations, _tolerance(max_price_increase))
     if ranked and ranked[0].equivalent_or_better:
         return ranked[0].candidate
     return None

@@ -44,7 +44,17 @@ class UpstreamRejected(UpstreamError):
 
 
 class UpstreamUnavailable(UpstreamError):
-    """Roamify answered 5xx (or 429) after the retries we allow ourselves."""
+    """Roamify answered 5xx (or 429) after the retries we allow ourselves, or an unreadable answer.
+
+    `answered` is True only when the error body is Roamify's own (JSON ``{"status": "failed", ...}``):
+    then Roamify itself finished the request and said it failed. A proxy's 502/503/504, a body that
+    is not Roamify's JSON, or a 2xx that could not be read leave `answered` False: the request may
+    still be at work behind the proxy.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, answered: bool = False) -> None:
+        super().__init__(message, status=status)
+        self.answered = answered
 
 
 class UpstreamTimeout(UpstreamError):

@@ -10,7 +10,7 @@ failing check is the reason):
 4. ``negative_margin`` - Roamify's price is above the row's sale price.
 
 An auto-fix remaps a row to another package only when that package is equivalent or better
-(:func:`roamsync.domain.equivalence.best_replacement`, the same rule order fallback applies) *and*
+(:func:`roamsync.domain.equivalence.best_replacement_for`, the same rule order fallback applies) *and*
 keeps the sale margin: the new upstream price is at most the old one and at most the sale price, so
 the customer gets no less and the shop earns no less per sale. A row without a sale price is never
 fixed: its margin cannot be shown to be kept.
@@ -25,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from roamsync.domain.equivalence import best_replacement
+from roamsync.domain.equivalence import best_replacement_for
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package, package_uuid
 
@@ -171,13 +171,15 @@ def choose_fix(
     row: MyPackage,
     original: Package,
     candidates: Sequence[Package],
-    destination: str,
+    destinations: str | Sequence[str],
     *,
     max_price_increase: Decimal | float,
 ) -> Package | None:
-    """The package an auto-fix may remap `row` to: the cheapest equivalent-or-better candidate,
-    when it also keeps the sale margin; else None. Never a downgrade."""
-    best = best_replacement(original, candidates, destination, max_price_increase=max_price_increase)
+    """The package an auto-fix may remap `row` to: the cheapest candidate equivalent or better for
+    every one of `destinations` (one country, or all the original covers), when it also keeps the
+    sale margin; else None. Never a downgrade."""
+    wanted = (destinations,) if isinstance(destinations, str) else tuple(destinations)
+    best = best_replacement_for(original, candidates, wanted, max_price_increase=max_price_increase)
     if best is None or not keeps_margin(row, original, best):
         return None
     return best

@@ -10,7 +10,9 @@ States (DESIGN §2, §4)::
 
 An order may hold several attempts, each with its own deterministic ``referenceId``
 (``f"{order_id}-a{n}"``). A new attempt only ever starts once every earlier one is known not to
-have created an upstream order, so one request can never buy two eSIMs.
+have created an upstream order, so one request can never buy two eSIMs. Should an earlier attempt
+turn out to have created one after all (a late commit found by a later lookup), the order is
+PLACED by that attempt.
 
 Pure: no I/O. The order id is uuid5 of a fixed namespace and the Idempotency-Key, so the same key
 always finds the same record with one GetItem.
@@ -29,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from roamsync.domain.equivalence import Alternative, best_replacement, is_equivalent_or_better
+from roamsync.domain.equivalence import Alternative, best_replacement_for
 from roamsync.domain.errors import Conflict, RoamsyncError
 from roamsync.domain.packages import Package
 
@@ -109,12 +111,21 @@ class Attempt(BaseModel):
     reference_id: str
     outcome: AttemptOutcome = AttemptOutcome.PENDING
     error: str | None = None  # short kind: "timeout", "http_500", "rate_limited", "circuit_open", ...
+    # True when the failure was Roamify's own answer (a 500 with its JSON error body): the request
+    # was finished, so a lookup finding nothing proves nothing was created. False after a timeout, a
+    # proxy's 5xx or an unreadable reply: the request may still be at work upstream.
+    answered: bool = False
     roamify_order_id: str | None = None
     at: datetime
 
     @property
     def timed_out(self) -> bool:
         return self.error == "timeout"
+
+    @property
+    def sent(self) -> bool:
+        """True when the request may have reached Roamify (anything but NOT_SENT)."""
+        return self.outcome is not AttemptOutcome.NOT_SENT
 
     def view(self) -> dict[str, Any]:
         return {
@@ -208,9 +219,15 @@ class Order(BaseModel):
         return self.attempts[-1] if self.attempts else None
 
     @property
+    def placing_attempt(self) -> Attempt | None:
+        """The attempt that created the upstream order (normally the last one), else None."""
+        return next((a for a in reversed(self.attempts) if a.outcome.created), None)
+
+    @property
     def reference_id(self) -> str | None:
-        last = self.last_attempt
-        return last.reference_id if last else None
+        """The referenceId of the attempt that placed the order, else of the latest attempt."""
+        attempt = self.placing_attempt or self.last_attempt
+        return attempt.reference_id if attempt else None
 
     @property
     def open_attempt(self) -> Attempt | None:
@@ -292,26 +309,40 @@ class Order(BaseModel):
         *,
         error: str | None = None,
         roamify_order_id: str | None = None,
+        answered: bool | None = None,
+        attempt: int | None = None,
     ) -> Order:
-        """Record what the latest attempt came to (keeping an earlier error when none is given)."""
-        last = self.last_attempt
-        if last is None:
-            raise InvalidTransition(f"order {self.order_id} has no attempt to settle")
-        settled = last.model_copy(
+        """Record what an attempt came to: the latest one, or number `attempt` (keeping its earlier
+        error and `answered` when none is given)."""
+        index = len(self.attempts) - 1 if attempt is None else attempt - 1
+        if not 0 <= index < len(self.attempts):
+            raise InvalidTransition(f"order {self.order_id} has no attempt {attempt or 'to settle'}")
+        current = self.attempts[index]
+        settled = current.model_copy(
             update={
                 "outcome": outcome,
-                "error": error if error is not None else last.error,
-                "roamify_order_id": roamify_order_id or last.roamify_order_id,
+                "error": error if error is not None else current.error,
+                "roamify_order_id": roamify_order_id or current.roamify_order_id,
+                "answered": current.answered if answered is None else answered,
             }
         )
-        return self.model_copy(update={"attempts": (*self.attempts[:-1], settled), "updated_at": now})
+        attempts = (*self.attempts[:index], settled, *self.attempts[index + 1 :])
+        return self.model_copy(update={"attempts": attempts, "updated_at": now})
 
     def placed(self, roamify_order_id: str, now: datetime) -> Order:
-        """PLACED with the latest attempt's package (→ PLACED from PENDING or UNKNOWN)."""
-        last = self.last_attempt
-        if last is None or not last.outcome.created:
+        """PLACED by the attempt that created the upstream order, with that attempt's package
+        (→ PLACED from PENDING or UNKNOWN). Normally the latest attempt; an earlier one only when
+        its order turned up late."""
+        attempt = self.placing_attempt
+        if attempt is None:
             raise InvalidTransition(f"order {self.order_id}: no attempt created an upstream order")
-        return self._to(OrderStatus.PLACED, now, roamify_order_id=roamify_order_id, failure=None)
+        return self._to(
+            OrderStatus.PLACED,
+            now,
+            roamify_order_id=roamify_order_id,
+            package_id=attempt.package_id,
+            failure=None,
+        )
 
     def unknown(self, now: datetime) -> Order:
         return self._to(OrderStatus.UNKNOWN, now)
@@ -363,22 +394,15 @@ def choose_fallback(
 
     A candidate qualifies when it is equivalent or better (domain.equivalence) for *every* one of
     `destinations` — one country when the customer's destination is known, else every country the
-    original covers — and is not in `exclude` (packages known to be gone). Among qualifying ones,
-    the cheapest (the ranking of :func:`best_replacement`). No original or no destination: None.
+    original covers (:func:`~roamsync.domain.equivalence.destinations_for`) — and is not in
+    `exclude` (packages known to be gone). Among qualifying ones, the cheapest (the ranking of
+    :func:`~roamsync.domain.equivalence.best_replacement_for`). No original or no destination: None.
     """
     if original is None or not destinations:
         return None
     excluded = set(exclude)
-    qualifying = [
-        candidate
-        for candidate in candidates
-        if candidate.reseller_id not in excluded
-        and all(
-            is_equivalent_or_better(original, candidate, d, max_price_increase=max_price_increase)
-            for d in destinations
-        )
-    ]
-    return best_replacement(original, qualifying, destinations[0], max_price_increase=max_price_increase)
+    remaining = [candidate for candidate in candidates if candidate.reseller_id not in excluded]
+    return best_replacement_for(original, remaining, destinations, max_price_increase=max_price_increase)
 
 
 def alternative_view(alternative: Alternative) -> dict[str, Any]:

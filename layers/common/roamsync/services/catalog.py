@@ -46,15 +46,25 @@ class Target:
 
 
 def destination_of(package: Package | None, my_package: MyPackage | None) -> str | None:
-    """The customer's country: the shop row's, else the package's own when it covers it, else the
-    only country a single-country package covers. None for a multi-country package bought as is."""
-    if my_package is not None and my_package.country_code:
-        return my_package.country_code.upper()
-    if package is None:
-        return None
-    if package.country_code in package.coverage:
-        return package.country_code
-    return package.coverage[0] if len(package.coverage) == 1 else None
+    """The customer's country, when it is known; None when a replacement must cover the package's
+    whole coverage.
+
+    * A shop row's country counts when the package covers it (or when the catalog no longer holds
+      the package, so there is no coverage to check it against). A regional row stored with a code
+      its package does not cover (e.g. "AF" for an "Africa" plan, which is Afghanistan's code) says
+      nothing about where the customer goes.
+    * Otherwise, a single-country package's one country.
+    * Otherwise (a multi-country package bought as is, whatever country Roamify lists it under):
+      None — the customer may be going to any country it covers.
+    """
+    coverage = {code.strip().upper() for code in package.coverage} if package is not None else None
+    if my_package is not None and my_package.country_code and my_package.country_code.strip():
+        code = my_package.country_code.strip().upper()
+        if coverage is None or code in coverage:
+            return code
+    if coverage is not None and len(coverage) == 1:
+        return next(iter(coverage))
+    return None
 
 
 def resolve_target(

@@ -11,6 +11,11 @@ package, or an edit of the row, therefore misses the cache instead of serving a 
 Only definitive answers are cached: `proceed`, `block`, and the `negative_margin` warning (Roamify
 answered; its price is above the sale price). A warning because Roamify could not be reached is
 never cached, so the next checkout asks again.
+
+Roamify is asked within the time the caller has (`remaining`, the Lambda's remaining time less a
+margin): the call, its retries and its waits — a 429's Retry-After included — keep inside it, and
+when it runs out the answer is the designed `warn` (upstream_unreachable) the catalog vouches for,
+never a Lambda timeout.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-from roamsync.domain.equivalence import Alternative, rank_alternatives
-from roamsync.domain.errors import StorageError, UpstreamAuthError, UpstreamError
+from roamsync.domain.equivalence import Alternative, destinations_for, rank_alternatives_for
+from roamsync.domain.errors import StorageError, UpstreamAuthError, UpstreamError, UpstreamTimeout
 from roamsync.domain.packages import Package, package_uuid
 from roamsync.observability import add_count, get_logger
 from roamsync.services.catalog import (
@@ -51,8 +56,16 @@ class Reason(StrEnum):
     NEGATIVE_MARGIN = "negative_margin"  # Roamify's price is now above the shop's sale price
 
 
-# Roamify's answer for one packageId: the country nodes listing it (empty when it is unknown).
-UpstreamConfirmer = Callable[[str], Sequence[Any]]
+class UpstreamConfirmer(Protocol):
+    """Roamify's answer for one packageId: the country nodes listing it (empty when it is unknown).
+
+    `remaining` reports the seconds left for the call, retries and waits included (None: no bound);
+    when they run out it raises an UpstreamError, as for any failure to get an answer.
+    """
+
+    def __call__(
+        self, reseller_id: str, /, *, remaining: Callable[[], float] | None = None
+    ) -> Sequence[Any]: ...
 
 
 class CachedEntry(Protocol):
@@ -141,14 +154,15 @@ def validate_checkout(
     cache_ttl_seconds: float,
     max_price_increase: Decimal | float,
     alternatives_limit: int = ALTERNATIVES_LIMIT,
+    remaining: Callable[[], float] | None = None,
 ) -> CheckoutAnswer:
     """Validate exactly one of `my_package_id` / `package_id` for checkout.
 
     Reads the catalog (and the shop row) every time; asks Roamify only when `cache` has no fresh
-    answer. Never raises for Roamify or cache failures: Roamify unreachable with the catalog
-    vouching is a `warn`, a failing cache is a miss. Raises BadRequest when neither or both ids
-    are given or the row is a draft, NotFound for an unknown id, StorageError when the catalog
-    cannot be read.
+    answer, and only within `remaining` (seconds left for Roamify; None: no bound). Never raises
+    for Roamify or cache failures: Roamify unreachable (or out of time) with the catalog vouching
+    is a `warn`, a failing cache is a miss. Raises BadRequest when neither or both ids are given or
+    the row is a draft, NotFound for an unknown id, StorageError when the catalog cannot be read.
     """
     target = resolve_target(
         my_package_id=my_package_id, package_id=package_id, packages=packages, my_packages=my_packages
@@ -159,7 +173,9 @@ def validate_checkout(
         _count_validation(hit)
         return hit
 
-    answer, cacheable = _decide(target, confirm_upstream, packages, max_price_increase, alternatives_limit)
+    answer, cacheable = _decide(
+        target, confirm_upstream, packages, max_price_increase, alternatives_limit, remaining=remaining
+    )
     if cacheable:
         try:
             cache.put(key, {**answer.record(), "checkedAt": clock().isoformat()}, cache_ttl_seconds)
@@ -216,6 +232,8 @@ def _decide(
     packages: PackageLookup,
     max_price_increase: Decimal | float,
     alternatives_limit: int,
+    *,
+    remaining: Callable[[], float] | None = None,
 ) -> tuple[CheckoutAnswer, bool]:
     """The answer for `target` and whether it may be cached."""
     my_id = target.my_package.id if target.my_package is not None else None
@@ -232,7 +250,9 @@ def _decide(
         return block(Reason.INACTIVE), True
 
     try:
-        nodes = confirm_upstream(target.reseller_id)
+        if remaining is not None and remaining() <= 0:
+            raise UpstreamTimeout("no time was left to ask Roamify")
+        nodes = confirm_upstream(target.reseller_id, remaining=remaining)
     except UpstreamError as exc:
         kind = type(exc).__name__
         add_count("UpstreamErrors", kind=kind, operation="checkout_validate")
@@ -267,24 +287,19 @@ def alternatives_for(
     """Ranked alternatives to `target`: equivalent-or-better first (cheapest first), then downgrades.
 
     Candidates come from Queries on the country and region indexes. When the customer's country is
-    unknown (a multi-country package bought by packageId), only candidates covering every country
-    the original covers are offered.
+    unknown (a multi-country package bought by packageId, or a row whose country the package does
+    not cover), they are held to every country the original covers (domain.equivalence
+    `destinations_for` / `rank_alternatives_for`): only candidates covering all of them are offered.
     """
     original = target.package or original_from_row(target)
     if original is None:
         return []
-    destination = (target.destination or "").strip().upper() or None
-    must_cover: set[str] = set()
-    if destination is None:
-        if not original.coverage:
-            return []
-        destination = sorted(original.coverage)[0]
-        must_cover = set(original.coverage)
-    candidates = candidate_packages(original, destination, packages)
-    if must_cover:
-        candidates = [c for c in candidates if must_cover <= set(c.coverage)]
-    return rank_alternatives(
-        original, candidates, destination, max_price_increase=max_price_increase, limit=limit
+    destinations = destinations_for(original, target.destination)
+    if not destinations:
+        return []
+    candidates = candidate_packages(original, destinations[0], packages)
+    return rank_alternatives_for(
+        original, candidates, destinations, max_price_increase=max_price_increase, limit=limit
     )
 
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from roamsync.domain.changes import RowChange
-from roamsync.domain.equivalence import best_replacement
+from roamsync.domain.equivalence import best_replacement_for, destinations_for
 from roamsync.domain.errors import Conflict, StorageError
 from roamsync.domain.mapping import (
     FIXABLE,
@@ -196,16 +196,17 @@ class CandidateFinder:
 
 def _search(
     row: MyPackage, package: Package | None, finder: CandidateFinder
-) -> tuple[Package, list[Package], str] | None:
-    """The original a replacement is held to, the candidates and the destination; None when the row
+) -> tuple[Package, list[Package], tuple[str, ...]] | None:
+    """The original a replacement is held to, the candidates and the destinations; None when the row
     does not say enough to hold anything to it."""
     original = original_for(row, package)
     if original is None:
         return None
-    destination = destination_of(package, row)
-    if not destination:
+    # A row with no single country holds the replacement to every country the original covers.
+    destinations = destinations_for(original, destination_of(package, row))
+    if not destinations:
         return None
-    return original, candidate_packages(original, destination, finder), destination
+    return original, candidate_packages(original, destinations[0], finder), destinations
 
 
 def suggest_replacement(
@@ -217,8 +218,8 @@ def suggest_replacement(
     search = _search(row, package, finder)
     if search is None:
         return None
-    original, candidates, destination = search
-    best = best_replacement(original, candidates, destination, max_price_increase=max_price_increase)
+    original, candidates, destinations = search
+    best = best_replacement_for(original, candidates, destinations, max_price_increase=max_price_increase)
     if best is None:
         return None
     return best, keeps_margin(row, original, best)
@@ -256,9 +257,9 @@ def autofix_mappings(
         search = _search(check.row, check.package, finder)
         if search is None:
             continue
-        original, candidates, destination = search
+        original, candidates, destinations = search
         replacement = choose_fix(
-            check.row, original, candidates, destination, max_price_increase=max_price_increase
+            check.row, original, candidates, destinations, max_price_increase=max_price_increase
         )
         if replacement is None:
             continue

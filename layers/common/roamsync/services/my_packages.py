@@ -93,10 +93,13 @@ def _mapped_fields(package: Package, given: Mapping[str, Any], current: MyPackag
             if "country_code" in given:
                 raise BadRequest(f"package {package.reseller_id!r} does not cover {country.upper()}")
             country = None  # the row's old country is not this package's: take the package's own
-        country = (country or destination_of(package, None) or package.country_code).upper()
+        # A multi-country package bought as is has no single country: the row says none rather than
+        # the package's first listing (DK for a Europe plan, AF — Afghanistan's code — for Africa).
+        country = country or destination_of(package, None)
+        country = country.upper() if country else None
         name = given.get("country_name")
         if name is None:
-            name = package.country_name if country == package.country_code.upper() else None
+            name = package.country_name if country and country == package.country_code.upper() else None
         values.update(country_code=country, country_name=name)
     return values
 

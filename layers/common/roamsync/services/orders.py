@@ -11,17 +11,25 @@ The path of `place_order`:
 3. The Orders record is created PENDING with a conditional write: of two concurrent requests with
    one key exactly one gets here; the other waits for its outcome.
 4. Attempt n is saved (package, referenceId ``{orderId}-a{n}``) and then sent: `create_order`
-   once, its read timeout bounded by the time left minus what a lookup needs afterwards.
+   once, its read timeout bounded by the time left minus what a lookup needs afterwards. Before
+   attempt n > 1 is started, every earlier attempt's referenceId is looked up again: an earlier
+   request that committed late is found (→ PLACED by it, no further attempt), and a lookup that
+   fails stops the request (UNKNOWN) rather than risk a second order.
 5. A 5xx, a timeout or an unreadable answer may still have created the order, so the order is
-   looked up by that referenceId first: found → PLACED, no fallback. Not found after an answered
-   5xx → nothing was created; then, if the package is gone (inactive or missing in the catalog, or
-   unknown to Roamify's package lookup) the cheapest equivalent-or-better package is tried as the
-   next attempt under a new referenceId; if the package still exists the same package is tried
-   again under a new referenceId. Not found after a *timeout* proves nothing (the request may
-   still be in flight), and a lookup that fails proves nothing: the order is UNKNOWN (202) and
-   `get_order` reconciles it later by the same lookups.
+   looked up by that referenceId first: found → PLACED, no fallback. Only Roamify's own answer —
+   a 500 carrying its JSON error body (`UpstreamUnavailable.answered`) — means the request is
+   finished; not found after it → nothing was created; then, if the package is gone (inactive or
+   missing in the catalog, or unknown to Roamify's package lookup) the cheapest equivalent-or-
+   better package is tried as the next attempt under a new referenceId; if the package still
+   exists the same package is tried again under a new referenceId. Not found after a *timeout*, a
+   proxy's 502/503/504, a 5xx without Roamify's JSON body or a 2xx that could not be read proves
+   nothing (the request may still be at work behind the proxy), and a lookup that fails proves
+   nothing: the order is UNKNOWN (202) and `get_order` reconciles it later by looking up every
+   attempt, "not found" counting only once `unknown_grace` has passed.
 6. No equivalent-or-better package → FAILED with ranked alternatives (409): nothing ordered.
-   A package known inactive before ordering goes straight to step 5's fallback.
+   A package known inactive before ordering goes straight to step 5's fallback. The replacement
+   must be equivalent or better for the customer's destination, or, when that is not known (a
+   multi-country package bought as is), for every country the original covers.
 
 Every transition is saved with optimistic locking (`OrderStore.save(order, expected_version)`).
 A FAILED order that certainly ordered nothing and failed for a passing reason (Roamify down, out
@@ -41,11 +49,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from roamsync.domain.equivalence import RegionFallbacks, rank_alternatives
+from roamsync.domain.equivalence import RegionFallbacks, destinations_for, rank_alternatives_for
 from roamsync.domain.errors import (
     BadRequest,
     Conflict,
@@ -59,6 +68,7 @@ from roamsync.domain.errors import (
     UpstreamUnavailable,
 )
 from roamsync.domain.orders import (
+    Attempt,
     AttemptOutcome,
     FailureReason,
     IdempotencyKeyReused,
@@ -389,11 +399,14 @@ def get_order(order_id: str, ports: OrderPorts, policy: OrderPolicy) -> Order:
 
 
 def reconcile(order: Order, ports: OrderPorts, policy: OrderPolicy) -> Order:
-    """Settle an UNKNOWN order (or a PENDING one whose worker died) by looking up its open attempt.
+    """Settle an UNKNOWN order (or a PENDING one whose worker died) by looking up every attempt.
 
-    Found → PLACED. Not found → FAILED (retryable: nothing was ordered), except that after a
-    timeout "not found" proves nothing until `policy.unknown_grace` seconds have passed. Lookup
-    failing → unchanged. Never creates an upstream order.
+    Each attempt that was sent is looked up by its referenceId, the earlier ones included (a late
+    commit of attempt 1 counts as much as one of the latest). Found → PLACED by that attempt. None
+    found → FAILED (retryable: nothing was ordered), except that "not found" for an attempt whose
+    failure was not Roamify's own answer (a timeout, a proxy's 5xx, an unreadable reply) proves
+    nothing until `policy.unknown_grace` seconds have passed. Any lookup failing → unchanged.
+    Never creates an upstream order.
     """
     now = ports.clock()
     try:
@@ -401,38 +414,56 @@ def reconcile(order: Order, ports: OrderPorts, policy: OrderPolicy) -> Order:
             order = ports.orders.save(order.unknown(now), order.version)
         if order.status is not OrderStatus.UNKNOWN:
             return order
-        attempt = order.open_attempt
-        if attempt is None:
-            failed = order.failed(
-                FailureReason.UNAVAILABLE, "nothing was ordered upstream", now, retryable=True
-            )
-            return ports.orders.save(failed, order.version)
-        lookup = _Driver(ports, policy, None).lookup(attempt.reference_id)
-        if isinstance(lookup, dict):
-            roamify_id = str(lookup["id"])
-            placed = order.settle_attempt(AttemptOutcome.FOUND, now, roamify_order_id=roamify_id)
-            order = ports.orders.save(placed.placed(roamify_id, now), order.version)
-            _log_outcome(order, "order reconciled as placed")
-            add_count("OrdersReconciled", outcome="placed")
+        driver = _Driver(ports, policy, None)
+        inconclusive = False
+        for attempt in order.attempts:
+            if not attempt.sent:
+                continue
+            lookup = driver.lookup(attempt.reference_id)
+            if isinstance(lookup, dict):
+                order = ports.orders.save(_found(order, attempt, lookup, now), order.version)
+                _log_outcome(order, "order reconciled as placed")
+                add_count("OrdersReconciled", outcome="placed")
+                return order
+            inconclusive = inconclusive or lookup is _INCONCLUSIVE
+        if inconclusive:
             return order
-        conclusive = attempt.outcome is AttemptOutcome.UNKNOWN and not attempt.timed_out
-        old_enough = (now - attempt.at).total_seconds() >= policy.unknown_grace
-        if lookup is _NOT_FOUND and (conclusive or old_enough):
-            settled = order.settle_attempt(AttemptOutcome.NOT_PLACED, now)
-            failed = settled.failed(
-                FailureReason.UNAVAILABLE,
-                "Roamify has no order for this request; nothing was ordered",
-                now,
-                retryable=True,
-            )
-            order = ports.orders.save(failed, order.version)
-            _log_outcome(order, "order reconciled as not placed")
-            add_count("OrdersReconciled", outcome="not_placed")
+        attempt_in_doubt = order.open_attempt
+        if attempt_in_doubt is not None:
+            conclusive = attempt_in_doubt.outcome is AttemptOutcome.UNKNOWN and attempt_in_doubt.answered
+            old_enough = (now - attempt_in_doubt.at).total_seconds() >= policy.unknown_grace
+            if not (conclusive or old_enough):
+                return order
+            order = order.settle_attempt(AttemptOutcome.NOT_PLACED, now)
+        failed = order.failed(
+            FailureReason.UNAVAILABLE,
+            "Roamify has no order for this request; nothing was ordered",
+            now,
+            retryable=True,
+        )
+        order = ports.orders.save(failed, order.version)
+        _log_outcome(order, "order reconciled as not placed")
+        add_count("OrdersReconciled", outcome="not_placed")
         return order
     except Conflict:
         # Someone else moved it on meanwhile: theirs is the newer truth.
         fresh = ports.orders.get(order.order_id)
         return fresh if fresh is not None else order
+
+
+def _found(order: Order, attempt: Attempt, upstream: dict[str, Any], now: datetime) -> Order:
+    """`order` PLACED by `attempt`, whose upstream order `upstream` the lookup found."""
+    roamify_id = str(upstream["id"])
+    settled = order.settle_attempt(
+        AttemptOutcome.FOUND, now, roamify_order_id=roamify_id, attempt=attempt.attempt
+    )
+    if attempt.attempt != len(order.attempts):
+        get_logger().warning(
+            "an earlier attempt's order turned up late; the order is placed by it",
+            extra={"order_id": order.order_id, "attempt": attempt.attempt, "roamify_order_id": roamify_id},
+        )
+        add_count("OrderLateCommitsFound")
+    return settled.placed(roamify_id, now)
 
 
 def _replay(order: Order, request: OrderRequest, ports: OrderPorts, policy: OrderPolicy) -> Placement:
@@ -523,6 +554,16 @@ def error_kind(exc: UpstreamError) -> str:
     return f"http_{exc.status}" if exc.status else "bad_response"
 
 
+def answered_by_roamify(exc: UpstreamError) -> bool:
+    """True when a failed create was answered by Roamify itself: a 500 with its own JSON error body.
+
+    Only then is the request known to be finished, so that a lookup finding nothing proves nothing
+    was created. A timeout, a proxy's 502/503/504, a 5xx without Roamify's body or a 2xx that could
+    not be read all leave the request possibly still at work upstream.
+    """
+    return isinstance(exc, UpstreamUnavailable) and exc.status == 500 and exc.answered
+
+
 class _Step(StrEnum):
     DONE = "done"  # the order is saved in its final state for this request
     GONE = "gone"  # nothing was created and the package is gone: try a fallback
@@ -562,6 +603,12 @@ class _Driver:
                 return self.no_equivalent(order)
             if not self.time_for_create():
                 return self.unavailable(order, "not enough time was left to place the order safely")
+            if order.attempts:
+                order, settled = self.recheck_earlier(order)
+                if settled:
+                    return order
+                if not self.time_for_create():
+                    return self.unavailable(order, "not enough time was left to place the order safely")
             order = self.save(order.start_attempt(package.reseller_id, self.ports.clock()))
             order, step = self.attempt(order, package)
             if step is _Step.DONE:
@@ -607,30 +654,55 @@ class _Driver:
         except UpstreamError as exc:
             # A 5xx, a timeout or an unreadable answer: the order may exist. Look before anything else.
             self.count_error(exc)
-            return self.after_doubt(order, package, error_kind(exc))
+            return self.after_doubt(order, package, error_kind(exc), answered=answered_by_roamify(exc))
         roamify_id = str(data["id"])
         order = order.settle_attempt(AttemptOutcome.PLACED, now(), roamify_order_id=roamify_id)
         return self.save(order.placed(roamify_id, now())), _Step.DONE
 
-    def after_doubt(self, order: Order, package: Package, error: str) -> tuple[Order, _Step]:
+    def after_doubt(
+        self, order: Order, package: Package, error: str, *, answered: bool
+    ) -> tuple[Order, _Step]:
         now = self.ports.clock
         found = self.lookup(str(order.reference_id))
         if isinstance(found, dict):
             roamify_id = str(found["id"])
             order = order.settle_attempt(
-                AttemptOutcome.FOUND, now(), error=error, roamify_order_id=roamify_id
+                AttemptOutcome.FOUND, now(), error=error, roamify_order_id=roamify_id, answered=answered
             )
             return self.save(order.placed(roamify_id, now())), _Step.DONE
-        if found is _INCONCLUSIVE or error == "timeout":
-            # A failed lookup proves nothing; nor does "not found" while a timed-out request may
-            # still be in flight. Reconciliation settles it later.
-            order = order.settle_attempt(AttemptOutcome.UNKNOWN, now(), error=error)
+        if found is _INCONCLUSIVE or not answered:
+            # A failed lookup proves nothing; nor does "not found" while the request may still be at
+            # work upstream (a timeout, a proxy's 5xx, an unreadable reply). Reconciliation settles
+            # it later, trusting "not found" only after the grace period.
+            order = order.settle_attempt(AttemptOutcome.UNKNOWN, now(), error=error, answered=answered)
             return self.save(order.unknown(now())), _Step.DONE
-        order = order.settle_attempt(AttemptOutcome.NOT_PLACED, now(), error=error)
+        order = order.settle_attempt(AttemptOutcome.NOT_PLACED, now(), error=error, answered=answered)
         # Nothing was created, so another attempt is safe. When Roamify cannot say whether the
         # package is gone, it is tried again: a stale one only answers 500 again, and then the
         # check has another go (within the attempts and the time left).
         return order, _Step.GONE if self.is_gone(package) else _Step.RETRY
+
+    def recheck_earlier(self, order: Order) -> tuple[Order, bool]:
+        """Look up every earlier attempt's referenceId before another attempt is started.
+
+        Returns the order and whether it is settled for this request: PLACED when an earlier
+        attempt's order turned up after all (a late commit), UNKNOWN when a lookup could not answer
+        (no new attempt may go out then). Not settled: none of them created anything.
+        """
+        now = self.ports.clock
+        for attempt in order.attempts:
+            if not attempt.sent:
+                continue
+            found = self.lookup(attempt.reference_id)
+            if isinstance(found, dict):
+                return self.save(_found(order, attempt, found, now())), True
+            if found is _INCONCLUSIVE:
+                get_logger().warning(
+                    "an earlier attempt could not be looked up again; no further attempt is made",
+                    extra={"order_id": order.order_id, "attempt": attempt.attempt},
+                )
+                return self.save(order.unknown(now())), True
+        return order, False
 
     # --- upstream questions ---------------------------------------------------------------------
 
@@ -672,11 +744,12 @@ class _Driver:
         return self.target
 
     def destinations(self) -> tuple[str, ...]:
+        """The customer's destination, or for a multi-country package bought as is, every country
+        it covers: the replacement must be equivalent or better in each."""
         target = self._require_target()
-        if target.destination:
-            return (target.destination,)
-        # A multi-country package bought as is: the replacement must cover every country it did.
-        return tuple(target.package.coverage) if target.package is not None else ()
+        if target.package is None:
+            return (target.destination,) if target.destination else ()
+        return destinations_for(target.package, target.destination)
 
     def candidates(self) -> list[Package]:
         target = self._require_target()
@@ -684,7 +757,8 @@ class _Driver:
         if original is None:
             return []
         if self._candidates is None:
-            query = target.destination or original.country_code
+            destinations = self.destinations()
+            query = target.destination or (destinations[0] if destinations else original.country_code)
             found = {p.reseller_id: p for p in candidate_packages(original, query, self.ports.packages)}
             for package in self.policy.region_fallbacks.fallback_candidates(
                 original.region, self.ports.packages.get
@@ -707,10 +781,12 @@ class _Driver:
         original, destinations = target.package, self.destinations()
         views: list[dict[str, Any]] = []
         if original is not None and destinations:
-            ranked = rank_alternatives(
+            # Held to every destination, as the fallback was: nothing covering only some of a
+            # multi-country package's countries is offered, let alone as equivalent or better.
+            ranked = rank_alternatives_for(
                 original,
                 [c for c in self.candidates() if c.reseller_id not in self.gone],
-                destinations[0],
+                destinations,
                 max_price_increase=self.policy.max_price_increase,
                 limit=self.policy.alternatives_limit,
             )

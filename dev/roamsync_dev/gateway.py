@@ -6,6 +6,8 @@ with API Gateway's rules: a missing identity source is a 401 without calling it,
 is a 401, the returned IAM policy is evaluated against the method ARN (explicit Deny wins, no match is
 a 403), and a decision is cached per identity for the authorizer's ReauthorizeEvery, as in AWS.
 
+`GET /docs` serves Swagger UI over `GET /openapi.json`, the committed document (roamsync_dev.api_docs).
+
 `POST /2015-03-31/functions/<name>/invocations` emulates Lambda's Invoke, so handler code calling
 boto3's `lambda.invoke` works unchanged when AWS_ENDPOINT_URL_LAMBDA points here. Asynchronous
 (`Event`) invocations run on a small thread pool; Lambda's retries of failed async events are not emulated.
@@ -29,7 +31,7 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
-from roamsync_dev import lambda_runtime
+from roamsync_dev import api_docs, lambda_runtime
 from roamsync_dev.serving import RunningServer, serve_wsgi
 from roamsync_dev.template import (
     LOCAL_ACCOUNT_ID,
@@ -232,6 +234,9 @@ class Gateway:
         invoke = INVOKE_PATH.match(request.path)
         if invoke:
             return self._invoke_api(request, invoke.group("name"))
+        docs = api_docs.respond(request.method.upper(), request.path)  # /docs, /openapi.json
+        if docs is not None:
+            return docs
         return self._serve_route(request)
 
     # ---- API routes ------------------------------------------------------------------------------

@@ -365,6 +365,7 @@ class LocalStack:
             [
                 "roamsync local stack",
                 f"  gateway       {self.gateway_url}  ({len(routes)} routes from template.yaml)",
+                f"  api docs      {self.gateway_url}/docs  (Swagger UI over openapi.json)",
                 f"  dynamodb      {self.dynamodb_endpoint}  ({dynamodb_origin})",
                 f"  roamify       {self.roamify_base_url}  ({roamify_origin})",
                 f"  admin token   {self.admin_token}",

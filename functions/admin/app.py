@@ -9,6 +9,9 @@
     GET    /api/admin/packages/invalid                     invalid rows with suggestions (limit, cursor)
     POST   /api/admin/packages/deduplicate-my-packages     dedupe; {"dryRun"}
     POST   /api/admin/packages/runs/{runId}/undo           undo an auto-fix or dedupe run
+    GET    /api/admin/packages/health                      health score over every row, catalog counts
+    GET    /api/admin/packages/sync-status                 last runs, schedule, Roamify reachability
+    GET    /admin                                          the dashboard page (public: it asks for the token)
 
 Bad input is a 400 in the error shape with nothing written; an unknown id a 404; a row changed
 between read and write a 409. Validation runs in the request: the nightly run (SyncFunction, 900 s)
@@ -17,6 +20,7 @@ is what covers a table too large for API Gateway's 29 seconds.
 
 from __future__ import annotations
 
+import pathlib
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -27,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from roamsync import self_healing
 from roamsync.container import get_container
+from roamsync.dashboard import load_dashboard
 from roamsync.domain.errors import BadRequest
 from roamsync.domain.runs import Trigger
 from roamsync.http import json_response, new_resolver
@@ -103,6 +108,76 @@ class DedupeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     dryRun: bool = Field(default=False, description="report what would be removed and remove nothing")
+
+
+# The answers of health and sync-status: each reply is validated against these before it is sent, so
+# the OpenAPI document generated from them is what the API really answers.
+
+
+class CatalogCounts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: int = Field(description="packages Roamify listed in the last applied sync")
+    inactive: int = Field(description="packages no longer listed upstream (deactivated, never deleted)")
+
+
+class HealthReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    totalPackages: int = Field(description="every row of MyPackages")
+    validPackages: int
+    invalidPackages: int
+    unvalidatedPackages: int = Field(description="rows never validated; they count against the score")
+    healthScore: float | None = Field(
+        description="valid rows in percent of every row, one decimal; null when there are no rows"
+    )
+    reason: str | None = Field(description="why healthScore is null; null otherwise")
+    lastValidation: str | None = Field(description="when the last validation run finished (ISO 8601)")
+    catalog: CatalogCounts
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    runId: str
+    kind: str
+    status: str = Field(description="pending, running, succeeded, refused, partial, skipped or failed")
+    trigger: str = Field(description="schedule, api or cli")
+    dryRun: bool
+    forced: bool
+    startedAt: str
+    finishedAt: str | None
+    durationMs: int | None
+    counts: dict[str, int]
+    timingsMs: dict[str, int]
+    reason: str | None = Field(description="machine-readable refusal or failure code")
+    error: str | None = Field(description="what went wrong, for an operator")
+
+
+class ScheduleView(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ruleName: str | None
+    expression: str | None = Field(description="the EventBridge schedule expression, e.g. cron(0 2 * * ? *)")
+    enabled: bool | None = Field(description="null when the rule could not be read (see error)")
+    error: str | None
+
+
+class SyncStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lastSync: RunRecord | None = Field(description="the newest sync, a pending or running one included")
+    lastSuccessfulSync: RunRecord | None
+    lastValidation: RunRecord | None
+    schedule: ScheduleView
+    roamifyApiHealthy: bool = Field(
+        description="Roamify's GET /api/health answered 2xx within 2 s (cached 30 s)"
+    )
+    syncNeeded: bool = Field(
+        description="no successful sync for 26 hours, or the newest sync failed, was refused or partial"
+    )
+    syncNeededReasons: list[str]
+    checkedAt: str
 
 
 # ---- my packages ---------------------------------------------------------------------------------
@@ -198,6 +273,52 @@ def undo(run_id: Annotated[Identifier, Path()]) -> Response[str]:
     outcome = self_healing.undo(get_container(), run_id, Trigger.API)
     self_healing.publish_undo(outcome)
     return json_response(200, outcome.body())
+
+
+# ---- health and status ---------------------------------------------------------------------------
+
+
+@app.get(
+    "/api/admin/packages/health",
+    summary="Health over every mapping, and the catalog's active / inactive counts",
+    responses={
+        200: {"description": "the health report", "content": {"application/json": {"model": HealthReport}}}
+    },
+)
+def health() -> Response[str]:
+    body = self_healing.health(get_container())
+    self_healing.publish_health(body)
+    return json_response(200, HealthReport.model_validate(body).model_dump())
+
+
+@app.get(
+    "/api/admin/packages/sync-status",
+    summary="The last sync and validation runs, the nightly schedule, Roamify's reachability",
+    responses={
+        200: {"description": "the sync status", "content": {"application/json": {"model": SyncStatus}}}
+    },
+)
+def sync_status() -> Response[str]:
+    body = self_healing.sync_status(get_container())
+    return json_response(200, SyncStatus.model_validate(body).model_dump())
+
+
+# ---- the dashboard page --------------------------------------------------------------------------
+
+DASHBOARD_HTML = pathlib.Path(__file__).with_name("dashboard.html")
+
+
+@app.get(
+    "/admin",
+    summary="The admin dashboard page",
+    description="Public HTML (no data in it); the page asks for the admin token and calls this API with it.",
+    responses={200: {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+)
+def dashboard() -> Response[str]:
+    page = load_dashboard(DASHBOARD_HTML)  # read once per container
+    return Response(
+        status_code=200, content_type="text/html; charset=utf-8", body=page.html, headers=page.headers
+    )
 
 
 @lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)

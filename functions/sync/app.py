@@ -96,6 +96,7 @@ def _run_nightly() -> dict[str, Any]:
     )
     if outcome.validation is not None:
         self_healing.publish_validation(outcome.validation)
+    self_healing.publish_nightly(outcome)
     return outcome.summary()
 
 

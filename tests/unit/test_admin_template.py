@@ -19,7 +19,12 @@ ADMIN_ROUTES = {
     ("GET", "/api/admin/packages/invalid"),
     ("POST", "/api/admin/packages/deduplicate-my-packages"),
     ("POST", "/api/admin/packages/runs/{runId}/undo"),
+    ("GET", "/api/admin/packages/health"),
+    ("GET", "/api/admin/packages/sync-status"),
 }
+
+
+DASHBOARD_PATH = "/admin"
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +37,9 @@ def policies(template: dict[str, Any], function: str) -> set[tuple[str, str]]:
     found = set()
     for policy in declared:
         (name, spec), *_ = policy.items()
+        if name == "Statement":  # an inline statement: its actions, one entry each
+            found.update(("Statement", str(action)) for st in spec for action in [st["Action"]])
+            continue
         target = spec.get("TableName") or spec.get("SecretArn") or spec.get("FunctionName")
         found.add((name, target.get("Ref") if isinstance(target, dict) and "Ref" in target else str(target)))
     return found
@@ -40,11 +48,23 @@ def policies(template: dict[str, Any], function: str) -> set[tuple[str, str]]:
 def test_the_admin_routes_reach_admin_function_behind_the_default_authorizer(
     template: dict[str, Any],
 ) -> None:
-    routes = {(r.method, r.path): r for r in api_routes(template) if r.function == "AdminFunction"}
+    routes = {
+        (r.method, r.path): r
+        for r in api_routes(template)
+        if r.function == "AdminFunction" and r.path != DASHBOARD_PATH
+    }
 
     assert set(routes) == ADMIN_ROUTES
     assert all(r.uses_default_authorizer and not r.public for r in routes.values())
     assert (functions(template)["AdminFunction"].code_dir / "app.py").is_file()
+
+
+def test_the_dashboard_page_is_a_public_get_on_admin_function(template: dict[str, Any]) -> None:
+    [page] = [r for r in api_routes(template) if r.path == DASHBOARD_PATH]
+
+    assert (page.method, page.function) == ("GET", "AdminFunction")
+    assert page.public and not page.uses_default_authorizer
+    assert (functions(template)["AdminFunction"].code_dir / "dashboard.html").is_file()
 
 
 def test_admin_function_reads_the_catalog_and_writes_only_its_own_tables(template: dict[str, Any]) -> None:
@@ -52,6 +72,9 @@ def test_admin_function_reads_the_catalog_and_writes_only_its_own_tables(templat
         ("DynamoDBReadPolicy", "PackagesTable"),
         ("DynamoDBCrudPolicy", "MyPackagesTable"),
         ("DynamoDBCrudPolicy", "RunsTable"),
+        # sync-status: Roamify's health check with the API key, and the nightly rule's state (read only)
+        ("AWSSecretsManagerGetSecretValuePolicy", "RoamifyApiKeySecret"),
+        ("Statement", "events:DescribeRule"),
     }
     assert functions(template)["AdminFunction"].timeout <= 29
 

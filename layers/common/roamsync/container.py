@@ -20,14 +20,23 @@ if TYPE_CHECKING:
     from roamsync.adapters.validation_cache import ValidationCache
     from roamsync.domain.runs import Run, Trigger
     from roamsync.services.ports import Progress
+    from roamsync.services.status import CachedCheck
     from roamsync.services.sync import SyncOutcome
 
 
-# Checkout waits on Roamify while a shopper waits on checkout: a tighter budget than the sync's, so
-# an outage turns into a `warn` well inside the function's 10 s (2 x 3 s reads + <= 0.5 s backoff).
+# Checkout waits on Roamify while a shopper waits on checkout: a tighter budget than the sync's.
+# Timeouts and retries alone do not bound it (2 x (3.05 s connect + 3 s read) + backoff, or a 429's
+# Retry-After, can exceed the function's 10 s), so every call is also held to the invocation's
+# remaining time less a margin for the cache write and the reply; out of time means `warn`.
 CHECKOUT_READ_TIMEOUT_SECONDS = 3.0
 CHECKOUT_MAX_ATTEMPTS = 2
 CHECKOUT_BACKOFF_CAP_SECONDS = 0.5
+CHECKOUT_TIME_BUDGET_SECONDS = 10.0  # template.yaml's CheckoutFunction Timeout; used with no context
+CHECKOUT_DEADLINE_MARGIN_SECONDS = 1.5
+# sync-status asks Roamify's GET /api/health: a short timeout, and the answer is reused for a while so
+# a dashboard polling the status page does not poll Roamify too.
+ROAMIFY_HEALTH_TIMEOUT_SECONDS = 2.0
+ROAMIFY_HEALTH_CACHE_SECONDS = 30.0
 
 
 def utc_now() -> datetime:
@@ -100,6 +109,23 @@ class Container:
             min(s.roamify_max_attempts, CHECKOUT_MAX_ATTEMPTS),
             min(s.roamify_backoff_cap_seconds, CHECKOUT_BACKOFF_CAP_SECONDS),
         )
+
+    @cached_property
+    def roamify_reachable(self) -> CachedCheck:
+        """Whether Roamify's GET /api/health answers 2xx within 2 s; cached for 30 s in this process."""
+        from roamsync.services.status import CachedCheck
+
+        return CachedCheck(self._probe_roamify, ttl_seconds=ROAMIFY_HEALTH_CACHE_SECONDS)
+
+    def _probe_roamify(self) -> bool:
+        try:
+            client = self.roamify
+        except Exception:  # no API key configured or readable: not reachable, as far as we can tell
+            from roamsync.observability import get_logger
+
+            get_logger().warning("no Roamify client for the health probe", exc_info=True)
+            return False
+        return client.healthy(timeout=ROAMIFY_HEALTH_TIMEOUT_SECONDS)
 
     @cached_property
     def validation_cache(self) -> ValidationCache:

@@ -1,5 +1,6 @@
-"""The self-healing use cases wired to a Container: what the admin handler, the nightly schedule
-branch and the CLI call, so all three run the same services with the same adapters and settings.
+"""The self-healing, health and status use cases wired to a Container: what the admin handler, the
+nightly schedule branch and the CLI call, so all three run the same services with the same adapters
+and settings.
 
 Metrics are published by the Lambda handlers only (`publish_*`), where Powertools flushes them at
 the end of the invocation; the CLI does not publish.
@@ -48,9 +49,42 @@ def invalid_page(container: Container, *, limit: int, cursor: str | None) -> dic
 
 
 def health(container: Container) -> dict[str, Any]:
-    from roamsync.services.mapping import mapping_health
+    """Health over every shop row, the last validation's end and the catalog's active / inactive
+    counts (DESIGN §3): what GET /api/admin/packages/health and `roamsync health` answer."""
+    from roamsync.services.status import health_report
 
-    return mapping_health(my_packages=container.my_packages, runs=container.runs)
+    return health_report(my_packages=container.my_packages, runs=container.runs, catalog=container.packages)
+
+
+def schedule_state(container: Container) -> dict[str, Any]:
+    """The nightly rule's `{expression, enabled}` as EventBridge has it. A rule that cannot be read
+    (none configured, not found, EventBridge failing) is `{expression: null, enabled: null, error}`:
+    the status page still answers, and says why it does not know."""
+    from roamsync.domain.errors import RoamsyncError
+
+    try:
+        state = container.schedule.status()
+    except RoamsyncError as exc:
+        return {
+            "ruleName": container.settings.schedule_rule_name,
+            "expression": None,
+            "enabled": None,
+            "error": str(exc),
+        }
+    return {**state.to_json(), "error": None}
+
+
+def sync_status(container: Container) -> dict[str, Any]:
+    """What the last sync and validation runs did, the schedule, Roamify's reachability (cached for
+    a short while) and whether a sync is needed: GET /api/admin/packages/sync-status."""
+    from roamsync.services.status import sync_status as status_of_runs
+
+    return status_of_runs(
+        runs=container.runs,
+        clock=container.clock,
+        schedule=schedule_state(container),
+        roamify_api_healthy=container.roamify_reachable(),
+    )
 
 
 def dedupe(container: Container, trigger: Trigger, *, dry_run: bool) -> DedupeOutcome:
@@ -100,6 +134,23 @@ def publish_validation(outcome: ValidationOutcome) -> None:
             add_percent(name, value)
         else:
             add_count(name, value)
+
+
+def publish_health(body: dict[str, Any]) -> None:
+    """HealthScore (percent) whenever health is computed, so the alarm sees the figure the operator sees."""
+    from roamsync.observability import add_percent
+
+    if body.get("healthScore") is not None:
+        add_percent("HealthScore", float(body["healthScore"]))
+
+
+def publish_nightly(outcome: NightlyOutcome) -> None:
+    """NightlyCompleted (1 per nightly run: the heartbeat the "not run for 26 hours" alarm watches)
+    and NightlyFailed (1 when the sync did not apply in full, validation failed or auto-fix failed)."""
+    from roamsync.observability import add_count
+
+    add_count("NightlyCompleted")
+    add_count("NightlyFailed", int(outcome.failed))
 
 
 def publish_dedupe(outcome: DedupeOutcome) -> None:

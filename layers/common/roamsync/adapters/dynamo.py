@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, UpdateError
 
 from roamsync.adapters.dynamo_models import MyPackageItem, PackageItem, RunItem
@@ -190,6 +191,35 @@ class PackageRepository:
             base_backoff_ms=self._base_backoff_ms,
             sleep=self._sleep,
         )
+
+    def count_by_status(self) -> tuple[int, int]:
+        """(active, inactive) packages, from one paginated Scan with Select=COUNT.
+
+        DynamoDB counts server-side and sends back two numbers a page, never an item: `Count` is
+        what matched the filter (active) and `ScannedCount` what was read, so inactive is the
+        difference (a package is either active or inactive). The read capacity is still that of
+        the whole table, about 1 RCU per 8 KB; a 10,000-package catalog is a few 1 MB pages.
+        """
+        connection = PackageItem._get_connection().connection
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Select": "COUNT",
+            "FilterExpression": "#status = :active",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":active": {"S": "active"}},
+        }
+        active = scanned = 0
+        try:
+            while True:
+                page = connection.dispatch("Scan", request)
+                active += int(page.get("Count", 0))
+                scanned += int(page.get("ScannedCount", 0))
+                if not page.get("LastEvaluatedKey"):
+                    return active, scanned - active
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (PynamoDBException, BotoCoreError, ClientError) as exc:
+            # dispatch() passes botocore's errors through where pynamodb's own calls wrap them.
+            raise StorageError(f"Scan (count) of {self.table_name} failed: {exc}") from None
 
     def get(self, reseller_id: str) -> Package | None:
         try:

@@ -39,8 +39,15 @@ class ScheduleRule:
     def _events(self) -> Any:
         if self._client is None:
             import boto3
+            from botocore.config import Config
 
-            self._client = boto3.client("events", region_name=self._region, endpoint_url=self._endpoint_url)
+            # The status page reads the rule while an operator waits: fail in seconds, not minutes.
+            config = Config(
+                connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"}
+            )
+            self._client = boto3.client(
+                "events", region_name=self._region, endpoint_url=self._endpoint_url, config=config
+            )
         return self._client
 
     def _call(self, operation: str) -> dict[str, Any]:

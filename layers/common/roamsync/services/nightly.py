@@ -35,6 +35,15 @@ class NightlyOutcome:
     validation: ValidationOutcome | None
     autofix: Run | None
 
+    @property
+    def failed(self) -> bool:
+        """True when any stage did not do its job: the sync did not apply in full (failed, refused,
+        partial or crashed), validation failed, or auto-fix failed. A skipped auto-fix follows from
+        the sync and is not counted twice."""
+        sync_applied = self.sync is not None and self.sync.status is RunStatus.SUCCEEDED
+        autofix_failed = self.autofix is not None and self.autofix.status is RunStatus.FAILED
+        return not sync_applied or self.validation is None or autofix_failed
+
     def summary(self) -> dict[str, Any]:
         """The sync's summary (what the schedule branch always answered), plus the other two runs."""
         body: dict[str, Any] = self.sync.summary() if self.sync else {"status": RunStatus.FAILED.value}

@@ -33,6 +33,12 @@ class RunStore(Protocol):
     def latest(self, kind: RunKind, limit: int = 10) -> list[Run]: ...
 
 
+class CatalogCounter(Protocol):
+    """The Packages table's size by status, for health: (active, inactive)."""
+
+    def count_by_status(self) -> tuple[int, int]: ...
+
+
 class AsyncInvoker(Protocol):
     def invoke_async(self, payload: dict[str, Any]) -> None: ...
 

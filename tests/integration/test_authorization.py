@@ -1,0 +1,126 @@
+"""Authorization over EVERY route template.yaml declares, through the local stack's gateway and the
+same authorizer function AWS runs: admin routes need the admin token, client routes the client token,
+the public page none; and no token ever reaches a log line."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from roamsync.domain.access import Role, required_role
+from roamsync.observability import get_logger
+from roamsync_dev.local_stack import LocalStack
+from roamsync_dev.template import ApiRoute, api_routes, load_template
+
+pytestmark = pytest.mark.e2e
+
+ROUTES = api_routes(load_template())
+SECURED = [r for r in ROUTES if not r.public]
+ADMIN = [r for r in SECURED if required_role(r.path) is Role.ADMIN]
+CLIENT = [r for r in SECURED if required_role(r.path) is Role.CLIENT]
+PUBLIC = [r for r in ROUTES if r.public]
+WRONG_TOKEN = "not-a-token-of-ours-5f1c9d"
+
+
+def route_id(route: ApiRoute) -> str:
+    return f"{route.method} {route.path}"
+
+
+def call(stack: LocalStack, route: ApiRoute, token: str | None) -> requests.Response:
+    """One request to `route` with ids that do not exist and, for a body, malformed JSON: a request
+    the handler refuses (4xx) and that writes nothing, whatever token it carries."""
+    path = re.sub(r"\{[^}]+\}", "no-such-id", route.path)
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    body = "{not json" if route.method in ("POST", "PUT", "PATCH") else None
+    return requests.request(
+        route.method, f"{stack.gateway_url}{path}", headers=headers, data=body, timeout=30
+    )
+
+
+def test_every_route_is_admin_client_or_public() -> None:
+    assert len(ADMIN) + len(CLIENT) + len(PUBLIC) == len(ROUTES)
+    assert ADMIN and CLIENT
+
+
+@pytest.mark.parametrize("route", ADMIN, ids=route_id)
+def test_an_admin_route_needs_the_admin_token(local_stack: LocalStack, route: ApiRoute) -> None:
+    anonymous = call(local_stack, route, None)
+    client = call(local_stack, route, local_stack.client_token)
+    wrong = call(local_stack, route, WRONG_TOKEN)
+    admin = call(local_stack, route, local_stack.admin_token)
+
+    assert anonymous.status_code == 401
+    assert client.status_code == 403
+    assert wrong.status_code == 403
+    assert admin.status_code not in (401, 403), admin.text
+    assert anonymous.json()["error"]["code"] == "unauthorized"
+    assert client.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("route", CLIENT, ids=route_id)
+def test_a_client_route_refuses_the_admin_token(local_stack: LocalStack, route: ApiRoute) -> None:
+    anonymous = call(local_stack, route, None)
+    admin = call(local_stack, route, local_stack.admin_token)
+    wrong = call(local_stack, route, WRONG_TOKEN)
+    client = call(local_stack, route, local_stack.client_token)
+
+    assert anonymous.status_code == 401
+    assert admin.status_code == 403
+    assert wrong.status_code == 403
+    assert client.status_code not in (401, 403), client.text
+
+
+@pytest.mark.parametrize("route", PUBLIC, ids=route_id)
+def test_a_public_route_needs_no_token(local_stack: LocalStack, route: ApiRoute) -> None:
+    response = call(local_stack, route, None)
+
+    assert response.status_code < 400, response.text
+
+
+@pytest.fixture
+def every_log_line() -> Iterator[io.StringIO]:
+    """Everything logged at DEBUG and up while the test runs: the handlers' Powertools logger (its
+    stream swapped for a buffer) and every standard logger (the gateway, botocore, urllib3)."""
+    captured = io.StringIO()
+    powertools = get_logger()
+    streams = [h for h in powertools.handlers if isinstance(h, logging.StreamHandler)]
+    saved_streams = [h.setStream(captured) for h in streams]
+    saved_level = powertools.log_level
+    powertools.setLevel("DEBUG")
+    root = logging.getLogger()
+    handler = logging.StreamHandler(captured)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s %(args)s"))
+    saved_root_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield captured
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_root_level)
+        powertools.setLevel(saved_level)
+        for h, stream in zip(streams, saved_streams, strict=True):
+            h.setStream(stream)  # type: ignore[arg-type]
+
+
+def test_no_token_is_ever_logged(local_stack: LocalStack, every_log_line: io.StringIO) -> None:
+    # given every route called with the admin token, the client token and a wrong one
+    assert local_stack.gateway is not None
+    local_stack.gateway.clear_authorizer_cache()  # every call reaches the authorizer function
+    for route in ROUTES:
+        for token in (local_stack.admin_token, local_stack.client_token, WRONG_TOKEN):
+            call(local_stack, route, token)
+
+    logged = every_log_line.getvalue()
+
+    # then the logs say what happened (the refused token is logged as a refusal) but hold no token
+    assert "bearer token refused" in logged
+    for token in (local_stack.admin_token, local_stack.client_token, WRONG_TOKEN):
+        assert token not in logged

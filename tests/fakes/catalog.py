@@ -6,15 +6,14 @@ No sockets and no patching: the service takes these as arguments.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from roamsync.domain.errors import StorageError
-from roamsync.domain.my_packages import MyPackage
-from roamsync.domain.packages import Package, package_uuid
+from roamsync.domain.packages import Package
+from tests.fakes.packages import make_plan
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -32,74 +31,9 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
-def package(
-    reseller_id: str,
-    *,
-    country: str = "SE",
-    region: str = "Europe",
-    coverage: Iterable[str] | None = None,
-    data_mb: int | None = 5 * 1024,
-    unlimited: bool = False,
-    days: int = 7,
-    price: str = "10.00",
-    status: str = "active",
-    sms: bool = False,
-    calls: bool = False,
-    hotspot: bool = False,
-    name: str | None = None,
-) -> Package:
+def package(reseller_id: str, *, name: str | None = None, country: str = "SE", **fields: Any) -> Package:
     """A catalog package with sensible defaults (a 5 GB, 7-day Swedish data plan at 10 USD)."""
-    return Package(
-        reseller_id=reseller_id,
-        id=package_uuid(reseller_id),
-        name=name or reseller_id,
-        country_code=country,
-        country_name=country,
-        region=region,
-        geography="local" if coverage is None else "regional",
-        coverage=tuple(coverage) if coverage is not None else (country,),
-        data_mb=None if unlimited else data_mb,
-        unlimited=unlimited,
-        validity_days=days,
-        price=Decimal(price),
-        currency="USD",
-        with_sms=sms,
-        with_call=calls,
-        with_hotspot=hotspot,
-        throttled=False,
-        status=status,  # type: ignore[arg-type]
-    ).with_hash()
-
-
-class FakePackages:
-    """The Packages table: get by reseller_id, and the country and region "indexes"."""
-
-    def __init__(self, packages: Iterable[Package] = ()) -> None:
-        self.packages = {p.reseller_id: p for p in packages}
-
-    def put(self, *packages: Package) -> None:
-        for p in packages:
-            self.packages[p.reseller_id] = p
-
-    def get(self, reseller_id: str) -> Package | None:
-        return self.packages.get(reseller_id)
-
-    def by_country(self, country_code: str) -> Iterator[Package]:
-        return iter([p for p in self.packages.values() if p.country_code == country_code.upper()])
-
-    def by_region(self, region: str) -> Iterator[Package]:
-        return iter([p for p in self.packages.values() if p.region == region])
-
-
-class FakeMyPackages:
-    def __init__(self, rows: Iterable[MyPackage] = ()) -> None:
-        self.rows = {r.id: r for r in rows}
-
-    def put(self, row: MyPackage) -> None:
-        self.rows[row.id] = row
-
-    def get(self, my_package_id: str) -> MyPackage | None:
-        return self.rows.get(my_package_id)
+    return make_plan(reseller_id, name=name or reseller_id, country=country, country_name=country, **fields)
 
 
 class FakeRoamify:

@@ -14,11 +14,11 @@ from typing import Any
 
 from roamsync.domain.errors import Conflict
 from roamsync.domain.my_packages import MyPackage
-from roamsync.domain.packages import Package, package_uuid
+from roamsync.domain.packages import Package
 from roamsync.domain.runs import Run, RunKind
+from tests.fakes.packages import GB, FakePackages, make_plan
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
-GB = 1024
 
 
 class StepClock:
@@ -32,47 +32,15 @@ class StepClock:
         return self.now
 
 
-def catalog_package(
-    reseller_id: str,
-    *,
-    country: str = "SE",
-    region: str = "Europe",
-    coverage: Iterable[str] | None = None,
-    data_mb: int | None = 5 * GB,
-    unlimited: bool = False,
-    days: int = 7,
-    price: str = "10.00",
-    status: str = "active",
-    sms: bool = False,
-    calls: bool = False,
-    hotspot: bool = False,
-    throttled: bool = False,
-    throttle_speed_kbps: int | None = None,
-    throttle_threshold_mb: int | None = None,
-) -> Package:
+def catalog_package(reseller_id: str, *, country: str = "SE", **fields: Any) -> Package:
     """A catalog package (default: a 5 GB, 7-day Swedish data plan at 10 USD)."""
-    return Package(
-        reseller_id=reseller_id,
-        id=package_uuid(reseller_id),
+    return make_plan(
+        reseller_id,
         name=f"{country} {reseller_id}",
-        country_code=country,
+        country=country,
         country_name=f"Country {country}",
-        region=region,
-        geography="local" if coverage is None else "regional",
-        coverage=tuple(coverage) if coverage is not None else (country,),
-        data_mb=None if unlimited else data_mb,
-        unlimited=unlimited,
-        validity_days=days,
-        price=Decimal(price),
-        currency="USD",
-        with_sms=sms,
-        with_call=calls,
-        with_hotspot=hotspot,
-        throttled=throttled,
-        throttle_speed_kbps=throttle_speed_kbps,
-        throttle_threshold_mb=throttle_threshold_mb,
-        status=status,  # type: ignore[arg-type]
-    ).with_hash()
+        **fields,
+    )
 
 
 def shop_row(
@@ -98,20 +66,13 @@ def shop_row(
     return MyPackage(**values)
 
 
-class FakeCatalog:
+class FakeCatalog(FakePackages):
     """The Packages table: by key, by many keys, and the country and region "indexes"."""
 
     def __init__(self, packages: Iterable[Package] = ()) -> None:
-        self.packages = {p.reseller_id: p for p in packages}
+        super().__init__(packages)
         self.batch_gets = 0
         self.country_queries = 0
-
-    def put(self, *packages: Package) -> None:
-        for p in packages:
-            self.packages[p.reseller_id] = p
-
-    def get(self, reseller_id: str) -> Package | None:
-        return self.packages.get(reseller_id)
 
     def get_many(self, reseller_ids: Iterable[str]) -> dict[str, Package]:
         self.batch_gets += 1
@@ -119,10 +80,7 @@ class FakeCatalog:
 
     def by_country(self, country_code: str) -> Iterator[Package]:
         self.country_queries += 1
-        return iter([p for p in self.packages.values() if p.country_code == country_code.upper()])
-
-    def by_region(self, region: str) -> Iterator[Package]:
-        return iter([p for p in self.packages.values() if p.region == region])
+        return super().by_country(country_code)
 
 
 class FakeMyPackages:

@@ -4,44 +4,17 @@ scripted Roamify whose order log is the witness, and a clock that sleeping moves
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from roamsync.domain.errors import Conflict, UpstreamUnavailable
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.orders import Order
-from roamsync.domain.packages import Package, package_uuid
+from roamsync.domain.packages import Package
 from roamsync.services.orders import CircuitBreaker, OrderPolicy, OrderPorts
-
-GB = 1024
-
-
-def package(reseller_id: str, **fields: Any) -> Package:
-    """A 10 GB / 30 day Sweden data-only package at $10.00, unless `fields` say otherwise."""
-    base: dict[str, Any] = {
-        "reseller_id": reseller_id,
-        "id": package_uuid(reseller_id),
-        "name": reseller_id,
-        "country_code": "SE",
-        "country_name": "Sweden",
-        "region": "Europe",
-        "geography": "local",
-        "coverage": ("SE",),
-        "data_mb": 10 * GB,
-        "unlimited": False,
-        "validity_days": 30,
-        "price": Decimal("10.00"),
-        "currency": "USD",
-        "with_sms": False,
-        "with_call": False,
-        "with_hotspot": False,
-        "throttled": False,
-        "status": "active",
-    }
-    return Package(**{**base, **fields}).with_hash()
+from tests.fakes.packages import FakeMyPackages, FakePackages
 
 
 class FakeTime:
@@ -111,35 +84,14 @@ class FakeOrderStore:
             return self.items.get(order_id)
 
 
-class FakeCatalog:
+class FakeCatalog(FakePackages):
     """Packages by reseller_id with the two index queries; `status` decides nothing here."""
 
-    def __init__(self, packages: Iterable[Package] = ()) -> None:
-        self.packages = {p.reseller_id: p for p in packages}
-
     def add(self, *packages: Package) -> None:
-        for p in packages:
-            self.packages[p.reseller_id] = p
+        self.put(*packages)
 
     def deactivate(self, reseller_id: str) -> None:
         self.packages[reseller_id] = self.packages[reseller_id].model_copy(update={"status": "inactive"})
-
-    def get(self, reseller_id: str) -> Package | None:
-        return self.packages.get(reseller_id)
-
-    def by_country(self, country_code: str) -> Iterator[Package]:
-        return iter([p for p in self.packages.values() if p.country_code == country_code.upper()])
-
-    def by_region(self, region: str) -> Iterator[Package]:
-        return iter([p for p in self.packages.values() if p.region == region])
-
-
-class FakeMyPackages:
-    def __init__(self, rows: Iterable[MyPackage] = ()) -> None:
-        self.rows = {r.id: r for r in rows}
-
-    def get(self, my_package_id: str) -> MyPackage | None:
-        return self.rows.get(my_package_id)
 
 
 # What a scripted create does: "ok", or an exception to raise *after* ("commit") or instead of

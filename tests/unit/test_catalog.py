@@ -17,7 +17,8 @@ from roamsync.domain.equivalence import (
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package
 from roamsync.services.catalog import destination_of
-from tests.fakes.orders import GB, package
+from tests.fakes.packages import GB
+from tests.fakes.packages import make_package as package
 
 TOLERANCE = Decimal("0.10")
 EUROPE = ("AT", "DE", "DK", "SE")

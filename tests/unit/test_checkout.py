@@ -17,14 +17,8 @@ from roamsync.domain.errors import (
 )
 from roamsync.domain.my_packages import MyPackage
 from roamsync.services.checkout import CheckoutAnswer, validate_checkout
-from tests.fakes.catalog import (
-    FakeClock,
-    FakeMyPackages,
-    FakePackages,
-    FakeRoamify,
-    FakeValidationCache,
-    package,
-)
+from tests.fakes.catalog import FakeClock, FakeRoamify, FakeValidationCache, package
+from tests.fakes.packages import FakeMyPackages, FakePackages
 
 TTL = 3600
 GB = 1024

@@ -19,35 +19,11 @@ from roamsync.domain.equivalence import (
     is_equivalent_or_better,
     rank_alternatives,
 )
-from roamsync.domain.packages import Package, package_uuid
+from roamsync.domain.packages import Package
+from tests.fakes.packages import make_package as pkg
 
 GB = 1024
 TOLERANCE = Decimal("0.10")
-
-
-def pkg(reseller_id: str, **fields: Any) -> Package:
-    """A 10 GB / 30 day Sweden data-only package at $10.00, unless `fields` say otherwise."""
-    base: dict[str, Any] = {
-        "reseller_id": reseller_id,
-        "id": package_uuid(reseller_id),
-        "name": reseller_id,
-        "country_code": "SE",
-        "country_name": "Sweden",
-        "region": "Europe",
-        "geography": "local",
-        "coverage": ("SE",),
-        "data_mb": 10 * GB,
-        "unlimited": False,
-        "validity_days": 30,
-        "price": Decimal("10.00"),
-        "currency": "USD",
-        "with_sms": False,
-        "with_call": False,
-        "with_hotspot": False,
-        "throttled": False,
-        "status": "active",
-    }
-    return Package(**{**base, **fields}).with_hash()
 
 
 def unlimited(

@@ -41,7 +41,9 @@ from roamsync.services.orders import (
     get_order,
     place_order,
 )
-from tests.fakes.orders import GB, fails, package, world
+from tests.fakes.orders import fails, world
+from tests.fakes.packages import GB
+from tests.fakes.packages import make_package as package
 
 TOLERANCE = Decimal("0.10")
 

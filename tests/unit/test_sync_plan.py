@@ -3,35 +3,16 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from roamsync.domain.packages import NormalisedCatalog, Package, package_uuid
+from roamsync.domain.packages import NormalisedCatalog, Package
 from roamsync.domain.sync_plan import RefusalReason, plan_sync
+from tests.fakes.packages import make_package
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 EARLIER = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def pkg(reseller_id: str, price: str = "10.00", status: str = "active") -> Package:
-    return Package(
-        reseller_id=reseller_id,
-        id=package_uuid(reseller_id),
-        name=reseller_id,
-        country_code="SE",
-        country_name="Sweden",
-        region="Europe",
-        geography="local",
-        coverage=("SE",),
-        data_mb=1024,
-        unlimited=False,
-        validity_days=30,
-        price=Decimal(price),
-        currency="USD",
-        with_sms=False,
-        with_call=False,
-        with_hotspot=False,
-        throttled=False,
-        status=status,
-        first_seen_at=EARLIER,
-    ).with_hash()
+    return make_package(reseller_id, data_mb=1024, price=Decimal(price), status=status, first_seen_at=EARLIER)
 
 
 def snapshot(*packages: Package, unreadable=()) -> NormalisedCatalog:

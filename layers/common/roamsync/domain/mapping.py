@@ -26,8 +26,8 @@ from enum import StrEnum
 from typing import Any
 
 from roamsync.domain.equivalence import best_replacement_for
-from roamsync.domain.my_packages import MyPackage
-from roamsync.domain.packages import Package, package_uuid
+from roamsync.domain.my_packages import MyPackage, package_promised_by
+from roamsync.domain.packages import Package
 
 
 class InvalidReason(StrEnum):
@@ -130,34 +130,7 @@ def original_for(row: MyPackage, package: Package | None) -> Package | None:
     """
     if package is not None:
         return package
-    if not row.reseller_id or not row.country_code or not row.validity_days:
-        return None
-    if not row.unlimited and row.data_mb is None:
-        return None
-    price = row.base_price if row.base_price is not None else row.sale_price
-    if price is None:
-        return None
-    country = row.country_code.strip().upper()
-    return Package(
-        reseller_id=row.reseller_id,
-        id=package_uuid(row.reseller_id),
-        name=row.name,
-        country_code=country,
-        country_name=row.country_name or "",
-        region=(row.region or "").strip(),
-        geography="local",
-        coverage=(country,),
-        data_mb=None if row.unlimited else row.data_mb,
-        unlimited=row.unlimited,
-        validity_days=row.validity_days,
-        price=price,
-        currency=row.currency,
-        with_sms=True,
-        with_call=True,
-        with_hotspot=True,
-        throttled=False,
-        status="inactive",
-    )
+    return package_promised_by(row, strict=True)
 
 
 def keeps_margin(row: MyPackage, original: Package, candidate: Package) -> bool:

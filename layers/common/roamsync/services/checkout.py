@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 
 from roamsync.domain.equivalence import Alternative, destinations_for, rank_alternatives_for
 from roamsync.domain.errors import StorageError, UpstreamAuthError, UpstreamError, UpstreamTimeout
-from roamsync.domain.packages import Package, package_uuid
+from roamsync.domain.my_packages import package_promised_by
 from roamsync.observability import add_count, get_logger
 from roamsync.services.catalog import (
     MyPackageLookup,
@@ -291,7 +291,8 @@ def alternatives_for(
     not cover), they are held to every country the original covers (domain.equivalence
     `destinations_for` / `rank_alternatives_for`): only candidates covering all of them are offered.
     """
-    original = target.package or original_from_row(target)
+    row = target.my_package
+    original = target.package or (package_promised_by(row, strict=False) if row else None)
     if original is None:
         return []
     destinations = destinations_for(original, target.destination)
@@ -300,37 +301,6 @@ def alternatives_for(
     candidates = candidate_packages(original, destinations[0], packages)
     return rank_alternatives_for(
         original, candidates, destinations, max_price_increase=max_price_increase, limit=limit
-    )
-
-
-def original_from_row(target: Target) -> Package | None:
-    """The package a shop row promised, rebuilt from the row when the catalog no longer holds it.
-
-    The row says nothing of SMS, calls, hotspot or throttling, so none of them is required of a
-    replacement; its sale price stands in for the price.
-    """
-    row = target.my_package
-    if row is None or not row.reseller_id:
-        return None
-    country = (row.country_code or "").strip().upper()
-    return Package(
-        reseller_id=row.reseller_id,
-        id=package_uuid(row.reseller_id),
-        name=row.name,
-        country_code=country,
-        country_name=row.country_name or "",
-        region=(row.region or "").strip(),
-        geography="local",
-        coverage=(country,) if country else (),
-        data_mb=row.data_mb,
-        unlimited=row.unlimited,
-        validity_days=row.validity_days or 0,
-        price=row.sale_price if row.sale_price is not None else (row.base_price or Decimal(0)),
-        currency=row.currency,
-        with_sms=False,
-        with_call=False,
-        with_hotspot=False,
-        throttled=False,
     )
 
 

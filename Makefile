@@ -38,9 +38,10 @@ run: install  ## start the local stack (DynamoDB, Roamify simulator, gateway on 
 	$(BIN)/roamsync local
 
 .PHONY: lint
-lint: install  ## ruff and mypy
+lint: install  ## ruff, bandit and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -r layers/common functions -q
 	$(BIN)/mypy
 	for handler in functions/*/app.py; do $(BIN)/mypy $$handler || exit 1; done
 
@@ -81,10 +82,12 @@ openapi: install  ## regenerate openapi.json from the handlers (commit it: a tes
 	$(BIN)/python -m roamsync_dev.openapi --write
 
 .PHONY: bench
-bench: install  ## benchmark figures (not a test): sync, checkout validation, order placement
+bench: install  ## benchmark figures (not a test): sync, checkout validation, orders, cold start
 	$(BIN)/python -m roamsync_dev.bench --size 10000
 	$(BIN)/python -m roamsync_dev.bench_checkout
 	$(BIN)/python -m roamsync_dev.bench_orders
+	$(BIN)/python -m roamsync_dev.soak_orders
+	$(BIN)/python -m roamsync_dev.coldstart
 
 .PHONY: clean
 clean:

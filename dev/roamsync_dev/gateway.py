@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
+from roamsync.http import MAX_BODY_BYTES
 from roamsync_dev import api_docs, lambda_runtime
 from roamsync_dev.serving import RunningServer, serve_wsgi
 from roamsync_dev.template import (
@@ -264,6 +265,10 @@ class Gateway:
         request_id = str(uuid.uuid4())
         method = request.method.upper()
         path = request.path.rstrip("/") or "/"
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            # Refused before routing or the authorizer, and before the body is read.
+            message = f"the request body exceeds {MAX_BODY_BYTES} bytes"
+            return _json_response(413, _error_body("payload_too_large", message), request_id)
         compiled, params, allowed = self.match(method, path)
         if compiled is None:
             if allowed:

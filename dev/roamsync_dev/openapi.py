@@ -12,7 +12,9 @@ running API takes it from:
 
 - security: the template route's authorizer and roamsync.domain.access (admin or client bearer
   token; none for a public route), with 401 and 403 answers in the error shape;
-- bad input: roamsync.http answers 400 in the error shape where Powertools' default says 422.
+- bad input: roamsync.http answers 400 in the error shape where Powertools' default says 422, and
+  413 to a body over roamsync.http.MAX_BODY_BYTES, 415 to one that is not JSON; 404 to an unknown id
+  in the path.
 
 Generation is strict: a handler route the template does not declare, a template route no handler
 serves, or two functions giving one schema name two meanings, is an error, not a silent gap.
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from roamsync.domain.access import Role, required_role
+from roamsync.http import MAX_BODY_BYTES
 from roamsync_dev.lambda_runtime import load_module
 from roamsync_dev.template import REPO_ROOT, ApiRoute, api_routes, load_template
 
@@ -147,9 +150,16 @@ def _operation(operation: dict[str, Any], route: ApiRoute, renames: Mapping[str,
             content["schema"] = {"type": "object"}
     # roamsync.http answers every request validation failure with a 400 in the error shape (never
     # Powertools' default 422), and a route that takes no input cannot fail validation at all.
-    responses.pop("422", None)
+    # (A 422 the handler declares itself keeps its meaning.)
+    if responses.get("422", {}).get("description") == "Validation Error":
+        del responses["422"]
     if op.get("parameters") or op.get("requestBody"):
         responses["400"] = _error_answer("bad input: malformed JSON, a missing field or a wrong type")
+    if any(p.get("in") == "path" for p in op.get("parameters", [])):
+        responses["404"] = _error_answer("no such id")
+    if op.get("requestBody"):
+        responses["413"] = _error_answer(f"a request body over {MAX_BODY_BYTES} bytes")
+        responses["415"] = _error_answer("a body that is not application/json")
     op["security"] = _security(route)
     if op["security"]:
         responses["401"] = _error_answer("no bearer token")

@@ -32,6 +32,7 @@ from roamsync_dev.serving import RunningServer, serve_wsgi
 UNLIMITED_DATA_AMOUNT = 9007199254740991  # JavaScript's Number.MAX_SAFE_INTEGER, as Roamify sends it
 NODES_KEY = "_countryNodes"  # not a Roamify field: the countrySlugs a generated package is listed under
 MAX_PAGE_SIZE = 1000
+ORDER_CREATE = ("POST", "/api/esim/order")
 
 # "CODE Name" by region. Afghanistan's AF also names the "Africa Adventure" region: upstream codes clash.
 _COUNTRIES_BY_REGION: dict[str, str] = {
@@ -296,6 +297,8 @@ class Faults:
     fail_page: int | None = None  # this packages page answers fail_page_status
     fail_page_status: int = 500
     random_500_rate: float = 0.0  # share of authorised requests answering 500 (seeded, reproducible)
+    random_500_creates_only: bool = False  # random_500_rate hits order creations (POST) only
+    error_after_commit_rate: float = 0.0  # share of order creations that commit, then answer 500 (seeded)
     outage: bool = False  # every request, health included, answers 503
     slow_seconds: float = 0.0  # sleep before answering any request
     rate_limit_remaining_429: int = 0  # the next N authorised requests answer 429
@@ -392,6 +395,7 @@ class RoamifySimulator:
         self.page_size_default = page_size_default
         self.faults = Faults()
         self.request_counts: Counter[tuple[str, str]] = Counter()
+        self.injected_counts: Counter[str] = Counter()  # "random 500", "500 after commit": faults fired
         self._seed = seed
         self._clock = clock
         self._lock = threading.RLock()
@@ -515,9 +519,10 @@ class RoamifySimulator:
             self._fault_rng = random.Random(self._seed)
 
     def reset_counts(self) -> None:
-        """Forget the per-(method, path) request counts."""
+        """Forget the per-(method, path) request counts and the injected-fault counts."""
         with self._lock:
             self.request_counts.clear()
+            self.injected_counts.clear()
 
     # ---- WSGI ----------------------------------------------------------------------------------
 
@@ -540,18 +545,22 @@ class RoamifySimulator:
             return _failed(401, "Unauthorized")
         handler = self._routes.get((request.method, request.path))
         try:
-            return self._injected_failure() or (handler(request) if handler else _failed(404, "Not found"))
+            injected = self._injected_failure(request)
+            return injected or (handler(request) if handler else _failed(404, "Not found"))
         except _BadRequest as exc:
             return _failed(400, str(exc))
 
-    def _injected_failure(self) -> Response | None:
-        """A 429 or random 500 that applies to any authorised request, consuming the fault; else None."""
+    def _injected_failure(self, request: Request) -> Response | None:
+        """A 429 or random 500 that applies to any authorised request (random 500s: to order
+        creations only, with `random_500_creates_only`), consuming the fault; else None."""
         with self._lock:
             faults = self.faults
             if faults.rate_limit_remaining_429 > 0:
                 faults.rate_limit_remaining_429 -= 1
                 return _failed(429, "Too Many Requests", {"Retry-After": str(faults.retry_after_seconds)})
-            if faults.random_500_rate > 0 and self._fault_rng.random() < faults.random_500_rate:
+            hit = not faults.random_500_creates_only or (request.method, request.path) == ORDER_CREATE
+            if hit and faults.random_500_rate > 0 and self._fault_rng.random() < faults.random_500_rate:
+                self.injected_counts["random 500"] += 1
                 return _failed(500, "Internal server error")
         return None
 
@@ -669,10 +678,14 @@ class RoamifySimulator:
                     faults.garbled_ok_next -= 1
                     status, page = 200, "<html><body>OK</body></html>"
                 return Response(page, status=status, mimetype="text/html")
-            fail_after_commit = faults.error_after_commit_next > 0
+            fail_after_commit = faults.error_after_commit_next > 0 or (
+                faults.error_after_commit_rate > 0
+                and self._fault_rng.random() < faults.error_after_commit_rate
+            )
             hang_after_commit = not fail_after_commit and faults.timeout_after_commit_next > 0
             if fail_after_commit:
-                faults.error_after_commit_next -= 1
+                self.injected_counts["500 after commit"] += 1
+                faults.error_after_commit_next = max(0, faults.error_after_commit_next - 1)
             elif hang_after_commit:
                 faults.timeout_after_commit_next -= 1
             body = copy.deepcopy(order)

@@ -200,7 +200,14 @@ def list_rows(
     return json_response(200, page)
 
 
-@app.post("/api/admin/my-packages", summary="Create a package of the shop's", responses={201: {}})
+@app.post(
+    "/api/admin/my-packages",
+    summary="Create a package of the shop's",
+    responses={
+        201: {},
+        404: {"description": "resellerId is not in the catalog (send draft to map it anyway)"},
+    },
+)
 def create_row(body: Annotated[MyPackageBody, Body()]) -> Response[str]:
     container = get_container()
     row = create_my_package(

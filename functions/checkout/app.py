@@ -24,6 +24,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from roamsync.container import CHECKOUT_DEADLINE_MARGIN_SECONDS, CHECKOUT_TIME_BUDGET_SECONDS, get_container
+from roamsync.deadline import remaining_time
 from roamsync.http import json_response, new_resolver
 from roamsync.observability import add_count, lambda_entrypoint
 from roamsync.services.checkout import validate_checkout
@@ -39,15 +40,13 @@ def _remaining_time() -> Callable[[], float]:
     """Seconds left for Roamify: the Lambda's remaining time (or, with no context, the function's
     budget counted from handler entry) less the margin kept for the cache write and the reply."""
     context, started = _invocation.get() or (None, time.monotonic())
-    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-
-    def remaining() -> float:
-        left = CHECKOUT_TIME_BUDGET_SECONDS - (time.monotonic() - started)
-        if callable(remaining_ms):
-            left = min(left, remaining_ms() / 1000)
-        return left - CHECKOUT_DEADLINE_MARGIN_SECONDS
-
-    return remaining
+    return remaining_time(
+        context,
+        started,
+        CHECKOUT_TIME_BUDGET_SECONDS,
+        margin_seconds=CHECKOUT_DEADLINE_MARGIN_SECONDS,
+        monotonic=time.monotonic,
+    )
 
 
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -67,6 +66,7 @@ class CheckoutRequest(BaseModel):
     summary="May this package be sold right now?",
     responses={
         200: {"description": "proceed, or warn with a reason"},
+        404: {"description": "no such package of the shop's"},
         409: {"description": "block, with ranked alternatives"},
     },
 )

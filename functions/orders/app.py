@@ -39,16 +39,15 @@ import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from roamsync.adapters.orders import OrderRepository
-from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
 from roamsync.container import Container, get_container
+from roamsync.deadline import remaining_time
 from roamsync.domain.orders import FailureReason, IdempotencyKeyReused, OrderRequest, OrderStatus
 from roamsync.http import error_response, json_response, new_resolver
 from roamsync.observability import lambda_entrypoint
@@ -62,6 +61,11 @@ from roamsync.services.orders import (
     get_order,
     place_order,
 )
+
+if TYPE_CHECKING:
+    # pynamodb (with botocore) and requests load on the first request, not at init: see _build.
+    from roamsync.adapters.orders import OrderRepository
+    from roamsync.adapters.roamify import RoamifyClient
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
@@ -104,6 +108,8 @@ def _capped_sleep(seconds: float) -> None:
 
 
 def _build(container: Container) -> _Wiring:
+    from roamsync.adapters.orders import OrderRepository
+    from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
     from roamsync.adapters.secrets import resolve_secret
 
     s = container.settings
@@ -162,15 +168,7 @@ def _budget_start(entry: float) -> float:
 def _remaining_time(budget_seconds: float) -> Callable[[], float]:
     """Seconds left for this request: the order budget from its start, never more than Lambda has left."""
     context, started = _invocation.get() or (None, time.monotonic())
-    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-
-    def remaining() -> float:
-        left = budget_seconds - (time.monotonic() - started)
-        if callable(remaining_ms):
-            left = min(left, remaining_ms() / 1000)
-        return left
-
-    return remaining
+    return remaining_time(context, started, budget_seconds, monotonic=time.monotonic)
 
 
 def _ports(w: _Wiring) -> OrderPorts:
@@ -201,7 +199,7 @@ def _reply(placement: Placement) -> Response[str]:
     if order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
         return json_response(202, order.summary(), headers)
     failure = order.failure
-    assert failure is not None  # noqa: S101 - a FAILED order always carries its failure
+    assert failure is not None  # noqa: S101 - a FAILED order always carries its failure  # nosec B101
     error = {"code": failure.reason.value, "message": failure.message, "orderId": order.order_id}
     if failure.reason is FailureReason.NO_EQUIVALENT:
         return json_response(409, {"error": error, "alternatives": list(order.alternatives)}, headers)
@@ -235,6 +233,7 @@ def _key_reused(exc: IdempotencyKeyReused) -> Response[str]:
         201: {"description": "placed"},
         200: {"description": "the same key again: the same order, nothing placed"},
         202: {"description": "outcome unknown or still in progress; GET the order later"},
+        404: {"description": "no such package of the shop's"},
         409: {"description": "no equivalent-or-better package; alternatives offered"},
         422: {"description": "the key was used for a different body"},
         503: {"description": "Roamify is down; see Retry-After"},

@@ -124,3 +124,43 @@ def test_no_token_is_ever_logged(local_stack: LocalStack, every_log_line: io.Str
     assert "bearer token refused" in logged
     for token in (local_stack.admin_token, local_stack.client_token, WRONG_TOKEN):
         assert token not in logged
+
+
+def test_no_token_or_roamify_key_is_logged_by_a_sync_a_checkout_an_order_or_an_admin_call(
+    local_stack: LocalStack, every_log_line: io.StringIO
+) -> None:
+    # given a local stack whose Roamify key and tokens are known
+    assert local_stack.gateway is not None and local_stack.roamify_api_key
+    base = local_stack.gateway_url
+    admin = {"Authorization": f"Bearer {local_stack.admin_token}"}
+    client = {"Authorization": f"Bearer {local_stack.client_token}"}
+    reseller_id = local_stack.simulator.package_ids()[0]
+
+    # when a sync, an admin call, a checkout and an order run, everything logged at DEBUG
+    sync = requests.post(f"{base}/api/admin/packages/sync", json={}, headers=admin, timeout=30)
+    assert local_stack.gateway.wait_for_background(60)
+    row = requests.post(
+        f"{base}/api/admin/my-packages",
+        json={"resellerId": reseller_id, "salePrice": "99.00"},
+        headers=admin,
+        timeout=30,
+    )
+    checkout = requests.post(
+        f"{base}/api/checkout/validate", json={"myPackageId": row.json()["id"]}, headers=client, timeout=30
+    )
+    order = requests.post(
+        f"{base}/api/orders",
+        json={"myPackageId": row.json()["id"], "quantity": 1},
+        headers={**client, "Idempotency-Key": "log-check-1"},
+        timeout=30,
+    )
+
+    # then each call did its work, and no secret reached any log line
+    assert sync.status_code in (200, 202), sync.text
+    assert row.status_code == 201, row.text
+    assert checkout.status_code in (200, 409), checkout.text
+    assert order.status_code in (200, 201, 202, 409), order.text
+    logged = every_log_line.getvalue()
+    assert "sync finished" in logged
+    for secret in (local_stack.admin_token, local_stack.client_token, local_stack.roamify_api_key):
+        assert secret not in logged

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -85,6 +86,13 @@ def add_count(name: str, value: float = 1, **dimensions: str) -> None:
             metric.add_dimension(name=key, value=val)
 
 
+def tracing_enabled() -> bool:
+    """False when POWERTOOLS_TRACE_DISABLED says so (as Powertools reads it), else True."""
+    from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
+
+    return not resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false"))
+
+
 def lambda_entrypoint(*, correlation_id_path: str | None = None) -> Callable[[F], F]:
     """The fixed decorator stack for every handler: logger context, metrics flush, tracing.
 
@@ -98,7 +106,8 @@ def lambda_entrypoint(*, correlation_id_path: str | None = None) -> Callable[[F]
         def wrapper(event: Any, context: Any) -> Any:
             nonlocal wrapped
             if wrapped is None:  # built at the first invocation, not at import
-                inner = get_tracer().capture_lambda_handler(handler)
+                # The Tracer loads the X-Ray SDK even when tracing is off: only wrap when it is on.
+                inner = get_tracer().capture_lambda_handler(handler) if tracing_enabled() else handler
                 inner = get_metrics().log_metrics(inner)
                 wrapped = get_logger().inject_lambda_context(
                     correlation_id_path=correlation_id_path, log_event=False

@@ -138,7 +138,7 @@ def write_in_batches(
             get_logger().info(
                 "retrying unprocessed items", extra={"table": table_name, "unprocessed": len(pending)}
             )
-            sleep(random.uniform(0, ceiling) / 1000)  # noqa: S311 - jitter
+            sleep(random.uniform(0, ceiling) / 1000)  # noqa: S311 - jitter  # nosec B311
     return calls
 
 

@@ -59,7 +59,7 @@ class RetryPolicy:
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             return min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
         ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (state.attempt_number - 1)))
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not security  # nosec B311
 
 
 def _retry_after(response: requests.Response) -> float | None:

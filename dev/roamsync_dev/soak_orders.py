@@ -1,0 +1,337 @@
+"""`python -m roamsync_dev.soak_orders`: many orders through the Orders handler while Roamify fails.
+
+Not a test (`tests/integration/test_order_soak.py` runs a quick version in CI): it prints figures and
+checks two invariants against the Roamify simulator's order log, the witness of what Roamify really
+created:
+
+  0 duplicates   no Idempotency-Key's order has more than one upstream order
+  0 downgrades   every upstream order's package is the one requested, or one equivalent-or-better
+                 for the customer's country (roamsync.domain.equivalence)
+
+Faults: `--create-500` of order creations answer 500 before anything is created (the simulator's
+`random_500_rate` with `random_500_creates_only`), `--after-commit-500` of them create the order and
+then answer 500 (`error_after_commit_rate`), and `--gone` of the packages ordered have disappeared
+from Roamify while the catalog table still lists them (so their orders take a fallback). A share of
+the keys (`--twice`) are sent twice at the same moment from two threads; the rest go through a pool
+of `--workers` threads. Each order is an API Gateway proxy event to the handler, in process.
+
+Bounded: no new order is sent after `--time-cap` seconds (each in flight is held to the Orders
+function's own time budget); the run then reports how many were not sent and fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import random
+import threading
+import time
+import urllib.request
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+
+from roamsync.container import Container, set_container
+from roamsync.domain.equivalence import is_equivalent_or_better
+from roamsync.domain.orders import order_id_for
+from roamsync.domain.packages import Package
+from roamsync.domain.runs import Trigger
+from roamsync.observability import log_to
+from roamsync.services.sync import run_sync
+from roamsync.settings import Settings
+from roamsync_dev.bench_orders import API_KEY, TABLES, invoke, order_of, settings_for
+from roamsync_dev.simulator import ORDER_CREATE, RoamifySimulator, start_server
+from roamsync_dev.template import create_tables, load_template
+
+REGION = "eu-west-1"
+
+
+@dataclass(frozen=True)
+class Plan:
+    key: str
+    package: Package  # what the customer asked for
+    twice: bool
+
+
+@dataclass
+class SoakReport:
+    orders: int
+    requests_sent: int = 0
+    not_sent: int = 0
+    seconds: float = 0.0
+    statuses: Counter[int] = field(default_factory=Counter)  # HTTP status per request sent
+    placed: int = 0  # orders whose final reply (the first for a key sent twice) was 201 or 200
+    fallbacks: int = 0  # of those, placed with a replacement package
+    unavailable: int = 0  # 503: nothing ordered, the key may be retried
+    unknown: int = 0  # 202 UNKNOWN: Roamify could not say
+    other: Counter[int] = field(default_factory=Counter)
+    reconciled: Counter[str] = field(default_factory=Counter)  # UNKNOWN orders read back later
+    upstream_orders: int = 0
+    create_requests: int = 0
+    injected_create_500: int = 0
+    injected_after_commit_500: int = 0
+    duplicates: list[str] = field(default_factory=list)  # order ids with more than one upstream order
+    downgrades: list[str] = field(default_factory=list)  # "order: requested -> ordered"
+    strays: list[str] = field(default_factory=list)  # upstream orders no key of this run asked for
+
+    @property
+    def ok(self) -> bool:
+        """True when the invariants hold, every order was sent, and no reply was a 5xx other than 503."""
+        server_errors = sum(n for status, n in self.statuses.items() if status >= 500 and status != 503)
+        return not (self.duplicates or self.downgrades or self.strays or self.not_sent or server_errors)
+
+    def lines(self) -> list[str]:
+        statuses = " ".join(f"{s}x{n}" for s, n in sorted(self.statuses.items()))
+        reconciled = ", ".join(f"{k} {v}" for k, v in sorted(self.reconciled.items())) or "-"
+        return [
+            f"orders {self.orders}, HTTP requests {self.requests_sent} ({statuses}), not sent "
+            f"{self.not_sent}, {self.seconds:.1f} s",
+            f"successes {self.placed} (of which fallbacks {self.fallbacks}), 503s {self.unavailable}, "
+            f"UNKNOWNs {self.unknown} (reconciled later: {reconciled}), other {dict(self.other) or 0}",
+            f"order creations sent to Roamify {self.create_requests}, orders created "
+            f"{self.upstream_orders}; injected: 500 instead of creating {self.injected_create_500}, "
+            f"500 after creating {self.injected_after_commit_500}",
+            f"duplicate orders {len(self.duplicates)}, downgraded orders {len(self.downgrades)}, "
+            f"stray upstream orders {len(self.strays)}",
+        ]
+
+
+def _plans(packages: list[Package], orders: int, twice_share: float, rng: random.Random) -> list[Plan]:
+    prefix = f"soak-{rng.getrandbits(32):08x}"
+    return [
+        Plan(f"{prefix}-{i}", packages[i % len(packages)], twice=rng.random() < twice_share)
+        for i in range(orders)
+    ]
+
+
+def _send(plan: Plan) -> tuple[int, dict[str, Any]]:
+    return invoke("POST", "/api/orders", {"packageId": plan.package.reseller_id, "quantity": 1}, plan.key)
+
+
+def _send_twice(plan: Plan) -> list[tuple[int, dict[str, Any]]]:
+    """The same key and body from two threads released together: a double click, a client retry."""
+    start = threading.Barrier(2)
+    replies: list[tuple[int, dict[str, Any]]] = []
+
+    def one() -> None:
+        start.wait()
+        reply = _send(plan)
+        replies.append(reply)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return replies
+
+
+@contextlib.contextmanager
+def _faults(sim: RoamifySimulator, create_500: float, after_commit_500: float) -> Iterator[None]:
+    sim.reset_faults()
+    sim.faults.random_500_rate = create_500
+    sim.faults.random_500_creates_only = True
+    sim.faults.error_after_commit_rate = after_commit_500
+    try:
+        yield
+    finally:
+        sim.reset_faults()
+
+
+def run_soak(
+    sim: RoamifySimulator,
+    settings: Settings,
+    *,
+    orders: int = 1000,
+    create_500: float = 0.2,
+    after_commit_500: float = 0.05,
+    twice_share: float = 0.05,
+    gone_share: float = 0.05,
+    workers: int = 8,
+    time_cap_seconds: float = 90.0,
+    seed: int = 7,
+) -> SoakReport:
+    """Place `orders` orders through the Orders handler under injected Roamify faults and check the
+    simulator's order log. Needs the catalog synced into the tables `settings` names; makes
+    `--gone` of the ordered packages disappear from the simulator (it does not restore them)."""
+    rng = random.Random(seed)
+    set_container(Container(settings))  # a fresh container: a fresh breaker, as a new Lambda has
+    catalog = Container(settings).packages.load_all()
+    packages = orderable_from(catalog)
+    gone = rng.sample(packages, max(1, round(gone_share * len(packages))))
+    sim.remove_packages(p.reseller_id for p in gone)
+    plans = _plans(packages, orders, twice_share, rng)
+    report = SoakReport(orders=orders)
+    first_upstream = len(sim.orders)
+    replies: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    deadline = time.monotonic() + time_cap_seconds
+    started = time.monotonic()
+
+    def work(plan: Plan) -> None:
+        if time.monotonic() > deadline:
+            return
+        replies[plan.key] = _send_twice(plan) if plan.twice else [_send(plan)]
+
+    with _faults(sim, create_500, after_commit_500), ThreadPoolExecutor(workers) as pool:
+        sim.reset_counts()
+        list(pool.map(work, plans))
+        report.create_requests = sim.request_counts[ORDER_CREATE]
+        report.injected_create_500 = sim.injected_counts["random 500"]
+        report.injected_after_commit_500 = sim.injected_counts["500 after commit"]
+    report.seconds = time.monotonic() - started
+
+    report.not_sent = sum(1 for plan in plans if plan.key not in replies)
+    for answers in replies.values():
+        report.requests_sent += len(answers)
+        report.statuses.update(status for status, _ in answers)
+        status, body = answers[0]
+        if status in (200, 201):
+            report.placed += 1
+            report.fallbacks += bool(body.get("fallbackUsed"))
+        elif status == 503:
+            report.unavailable += 1
+        elif status == 202 and body.get("status") == "UNKNOWN":
+            report.unknown += 1
+        else:
+            report.other[status] += 1
+
+    # Roamify recovers; a later GET reconciles each UNKNOWN order by lookup.
+    set_container(Container(settings))
+    for key, answers in replies.items():
+        if any(status == 202 for status, _ in answers):
+            _, read = invoke("GET", f"/api/orders/{order_id_for(key)}")
+            report.reconciled[str(read.get("status"))] += 1
+
+    _check_log(report, sim.orders[first_upstream:], plans, catalog, settings)
+    return report
+
+
+def orderable_from(catalog: dict[str, Package]) -> list[Package]:
+    """Active single-country packages, in a fixed order (as bench_orders orders them)."""
+    return sorted(
+        (p for p in catalog.values() if p.status == "active" and p.geography == "local"),
+        key=lambda p: p.reseller_id,
+    )
+
+
+def _check_log(
+    report: SoakReport,
+    created: list[dict[str, Any]],
+    plans: list[Plan],
+    catalog: dict[str, Package],
+    settings: Settings,
+) -> None:
+    """Duplicates, downgrades and strays, from the simulator's log of the orders Roamify created."""
+    requested = {order_id_for(plan.key): plan.package for plan in plans}
+    tolerance = Decimal(str(settings.fallback_max_price_increase))
+    report.upstream_orders = len(created)
+    per_order = Counter(order_of(o["referenceId"]) for o in created)
+    report.duplicates = sorted(order_id for order_id, n in per_order.items() if n > 1)
+    for upstream in created:
+        order_id = order_of(upstream["referenceId"])
+        original = requested.get(order_id)
+        if original is None:
+            report.strays.append(upstream["id"])
+            continue
+        for item in upstream["items"]:
+            ordered = catalog.get(item["packageId"])
+            same = item["packageId"] == original.reseller_id
+            if not same and (
+                ordered is None
+                or original.country_code is None
+                or not is_equivalent_or_better(
+                    original, ordered, original.country_code, max_price_increase=tolerance
+                )
+            ):
+                report.downgrades.append(f"{order_id}: {original.reseller_id} -> {item['packageId']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=300, help="simulator catalog size")
+    parser.add_argument("--create-500", type=float, default=0.2)
+    parser.add_argument("--after-commit-500", type=float, default=0.05)
+    parser.add_argument("--twice", type=float, default=0.05, help="share of keys sent twice at once")
+    parser.add_argument("--gone", type=float, default=0.05, help="share of packages gone upstream")
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--time-cap", type=float, default=300.0, help="seconds; no order sent after it")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    from roamsync_dev.local_stack import _embedded_moto_server
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "soak")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "soak")
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+    server = _embedded_moto_server("127.0.0.1", 0)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback
+        pass
+    sim = RoamifySimulator(size=args.size, seed=args.seed, api_key=API_KEY)
+    sim_server = start_server(sim, port=0)
+    try:
+        create_tables(
+            boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint), load_template(), TABLES
+        )
+        settings = settings_for(endpoint, sim_server.url, None)
+        container = Container(settings)
+        synced = run_sync(
+            source=container.roamify,
+            packages=container.packages,
+            runs=container.runs,
+            clock=container.clock,
+            max_deactivation_ratio=settings.sync_max_deactivation_ratio,
+            page_size=settings.roamify_page_size,
+            trigger=Trigger.CLI,
+        )
+        if synced.run.status.value != "succeeded":
+            raise SystemExit(f"the catalog sync before the soak did not succeed: {synced.run.status}")
+        log_to(io.StringIO())  # EMF metric lines and logs would bury the figures
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = run_soak(
+                sim,
+                settings,
+                orders=args.orders,
+                create_500=args.create_500,
+                after_commit_500=args.after_commit_500,
+                twice_share=args.twice,
+                gone_share=args.gone,
+                workers=args.workers,
+                time_cap_seconds=args.time_cap,
+                seed=args.seed,
+            )
+    finally:
+        set_container(None)
+        sim_server.stop()
+        server.stop()
+    print(
+        f"roamsync order soak: {args.orders} orders through the Orders handler, {args.workers} threads; "
+        f"{args.size}-package Roamify simulator and moto DynamoDB server on loopback"
+    )
+    print(
+        f"taken {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; faults: {args.create_500:.0%} of order creations "
+        f"answer 500, {args.after_commit_500:.0%} commit then answer 500, {args.gone:.0%} of packages "
+        f"gone upstream, {args.twice:.0%} of keys sent twice concurrently"
+    )
+    print("\n".join(report.lines()))
+    print("PASS" if report.ok else "FAIL")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -211,15 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    from roamsync_dev.local_stack import _embedded_moto_server
+    from roamsync_dev.local_stack import start_embedded_dynamodb
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the figures, not every run's log lines
-    server = _embedded_moto_server("127.0.0.1", 0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server, endpoint = start_embedded_dynamodb()
     try:
         timed = run_pass(args.size, args.seed, endpoint, measure_memory=False)
         memory = run_pass(args.size, args.seed, endpoint, measure_memory=True)

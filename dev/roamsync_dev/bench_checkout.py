@@ -239,18 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block-requests", type=int, default=40, help="requests of the block scenario")
     args = parser.parse_args(argv)
 
-    from roamsync_dev.local_stack import _embedded_moto_server
+    from roamsync_dev.local_stack import start_embedded_dynamodb
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", API_KEY)
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", API_KEY)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the figures, not every validation's log line
-    server = _embedded_moto_server("127.0.0.1", 0)
-    server.start()
-    host, port = server.get_host_and_port()
+    server, endpoint = start_embedded_dynamodb()
     try:
         # Metrics print EMF lines on stdout (single_metric ignores POWERTOOLS_METRICS_DISABLED): not here.
         with contextlib.redirect_stdout(io.StringIO()):
-            results = run(args.size, args.requests, args.block_requests, f"http://{host}:{port}")
+            results = run(args.size, args.requests, args.block_requests, endpoint)
     finally:
         server.stop()
     print(report(args.size, results))

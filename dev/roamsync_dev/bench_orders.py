@@ -25,7 +25,6 @@ import json
 import os
 import statistics
 import time
-import urllib.request
 import uuid
 import warnings
 from collections import Counter
@@ -265,19 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--breaker-threshold", type=int, default=None, help="override the default")
     args = parser.parse_args(argv)
 
-    from roamsync_dev.local_stack import _embedded_moto_server
+    from roamsync_dev.local_stack import start_embedded_dynamodb
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the figures, not every order's log lines
     os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
-    server = _embedded_moto_server("127.0.0.1", 0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
-    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback
-        pass
+    server, endpoint = start_embedded_dynamodb()
     sim = RoamifySimulator(size=args.size, seed=args.seed, api_key=API_KEY)
     sim_server = start_server(sim, port=0)
     results: list[tuple[str, list[Scenario]]] = []

@@ -71,6 +71,22 @@ def _embedded_moto_server(host: str, port: int) -> Any:
     return QuietMotoServer(ip_address=host, port=port, verbose=False)
 
 
+def start_embedded_dynamodb(host: str = HOST, port: int = 0) -> tuple[Any, str]:
+    """A quiet, empty moto server on host:port (0 picks a free port): (server, endpoint URL).
+
+    moto keeps its state per process, so it is reset: a new embedded DynamoDB starts empty, as a new
+    process would. The local stack and the benchmarks start theirs here; `server.stop()` ends it.
+    """
+    server = _embedded_moto_server(host, port)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    endpoint = f"http://{bound_host}:{bound_port}"
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback
+        pass
+    return server, endpoint
+
+
 def _forget_wiring() -> None:
     """Make the handlers re-read the environment: fresh settings, fresh container."""
     from roamsync.container import set_container
@@ -193,15 +209,7 @@ class LocalStack:
         if external:
             self.dynamodb_endpoint = external
             return
-        server = _embedded_moto_server(self.host, self.dynamodb_port)
-        server.start()
-        self.dynamodb_server = server
-        host, port = server.get_host_and_port()
-        self.dynamodb_endpoint = f"http://{host}:{port}"
-        # moto keeps its state per process: a new embedded DynamoDB starts empty, as a new process would.
-        reset = urllib.request.Request(f"{self.dynamodb_endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
-        with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback
-            pass
+        self.dynamodb_server, self.dynamodb_endpoint = start_embedded_dynamodb(self.host, self.dynamodb_port)
 
     def _start_roamify(self) -> None:
         external = os.environ.get("ROAMIFY_BASE_URL")

@@ -28,7 +28,6 @@ import os
 import random
 import threading
 import time
-import urllib.request
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -268,19 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    from roamsync_dev.local_stack import _embedded_moto_server
+    from roamsync_dev.local_stack import start_embedded_dynamodb
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "soak")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "soak")
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
-    server = _embedded_moto_server("127.0.0.1", 0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
-    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback
-        pass
+    server, endpoint = start_embedded_dynamodb()
     sim = RoamifySimulator(size=args.size, seed=args.seed, api_key=API_KEY)
     sim_server = start_server(sim, port=0)
     try:

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from roamsync.container import Container, set_container
+from roamsync.container import Container, set_container, sync_catalog
 from roamsync.domain.runs import Trigger
-from roamsync.services.sync import run_sync
 from roamsync.settings import reset_settings
 from roamsync_dev.soak_orders import run_soak
 from tests.conftest import make_settings
@@ -27,15 +26,7 @@ def test_a_thousand_orders_under_upstream_500s_place_none_twice_and_none_downgra
     # given the catalog synced and Roamify failing 20% of creates, 5% of them after committing
     settings = make_settings(simulator.url)
     container = Container(settings)
-    outcome = run_sync(
-        source=container.roamify,
-        packages=container.packages,
-        runs=container.runs,
-        clock=container.clock,
-        max_deactivation_ratio=0.2,
-        page_size=50,
-        trigger=Trigger.CLI,
-    )
+    outcome = sync_catalog(container, Trigger.CLI)
     assert outcome.run.status.value == "succeeded"
     reset_settings()
     try:

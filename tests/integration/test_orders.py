@@ -17,14 +17,13 @@ import boto3
 import pytest
 from werkzeug.test import Client, TestResponse
 
-from roamsync.container import Container, set_container
+from roamsync.container import Container, set_container, sync_catalog
 from roamsync.domain.equivalence import RegionFallbacks, is_equivalent_or_better, rank_alternatives
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.orders import choose_fallback, order_id_for
 from roamsync.domain.packages import NormalisedCatalog, Package, normalise_nodes
 from roamsync.domain.runs import Trigger
 from roamsync.services.catalog import candidate_packages, destination_of
-from roamsync.services.sync import run_sync
 from roamsync.settings import reset_settings
 from roamsync_dev import lambda_runtime
 from roamsync_dev.gateway import Gateway
@@ -52,15 +51,7 @@ _CATALOG: dict[str, Package] = {}
 
 
 def sync(container: Container) -> None:
-    outcome = run_sync(
-        source=container.roamify,
-        packages=container.packages,
-        runs=container.runs,
-        clock=container.clock,
-        max_deactivation_ratio=0.2,
-        page_size=50,
-        trigger=Trigger.CLI,
-    )
+    outcome = sync_catalog(container, Trigger.CLI)
     assert outcome.run.status.value == "succeeded"
 
 

@@ -1,45 +1,41 @@
 """`make bench`: what a sync costs, against the naive delete-everything-then-put baseline.
 
-Not a test: it prints figures. Runs against a moto DynamoDB server and the Roamify simulator on
-loopback, in one process, on the same data for both approaches:
+Not a test: it prints figures. Three processes, so that each figure belongs to the code it names:
+
+- a moto DynamoDB server in a process of its own (its storage and its CPU are not the sync's);
+- the Roamify simulator, served from this process, which also resets and changes its catalog;
+- each sync step in a fresh process (spawned, one step per process), which measures itself.
+
+On the same data for both approaches, in this order:
 
   first sync    empty table, N packages upstream
   no-op resync  nothing changed upstream
   1% changed    prices of 1% of the packages moved
 
-For each: DynamoDB requests by operation (both tables: roamsync also writes its run record),
-package items written, Roamify requests, wall time and peak
-traced Python memory (tracemalloc, measured in a second, identical pass so it does not slow the
-timed one).
+For each step: DynamoDB requests by operation (both tables: roamsync also writes its run record),
+package items written, Roamify requests, wall time, and the step process's peak resident memory
+(what Lambda reports as "Max Memory Used"), with its growth over the process's memory just before
+the step (imports done, clients built).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import multiprocessing
 import os
+import resource
 import time
-import tracemalloc
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-
-from roamsync.adapters.dynamo import PackageRepository, RunRepository, package_to_item
-from roamsync.adapters.dynamo_models import PackageItem, RunItem, bind_models
-from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
-from roamsync.domain.packages import NormalisedCatalog, normalise_nodes
-from roamsync.domain.runs import Trigger
-from roamsync.services.sync import run_sync
-from roamsync.settings import Settings
-from roamsync_dev.simulator import RoamifySimulator, start_server
-from roamsync_dev.template import create_tables, load_template
-
 REGION = "eu-west-1"
 SCENARIOS = ("first sync", "no-op resync", "1% changed")
+APPROACHES = ("roamsync", "naive")
 
 
 @dataclass
@@ -48,7 +44,8 @@ class Figures:
     items_written: int = 0
     roamify_requests: int = 0
     seconds: float = 0.0
-    peak_mib: float = 0.0
+    peak_mib: float = 0.0  # the step process's peak resident set
+    growth_mib: float = 0.0  # that peak less the resident set just before the step
 
     def ops(self) -> str:
         return " ".join(f"{op}={n}" for op, n in sorted(self.dynamodb.items())) or "-"
@@ -74,14 +71,20 @@ class RequestCounter:
         # before-parameter-build sees the API parameters (RequestItems…), once per call.
         client.meta.events.register("before-parameter-build.dynamodb", self)
 
-    def reset(self) -> None:
-        self.ops.clear()
-        self.items_written = 0
+
+def _resident_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def roamsync_sync(
-    client: RoamifyClient, repo: PackageRepository, runs: RunRepository, settings: Settings
-) -> None:
+def _peak_resident_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def roamsync_sync(client: Any, repo: Any, runs: Any, settings: Any) -> None:
+    from roamsync.domain.runs import Trigger
+    from roamsync.services.sync import run_sync
+
     outcome = run_sync(
         source=client,
         packages=repo,
@@ -95,8 +98,11 @@ def roamsync_sync(
         raise SystemExit(f"benchmark sync did not succeed: {outcome.run.summary()}")
 
 
-def naive_sync(client: RoamifyClient, dynamodb: Any, table_name: str) -> None:
+def naive_sync(client: Any, dynamodb: Any, table_name: str) -> None:
     """The replaced system: fetch, delete every stored package one by one, put every package."""
+    from roamsync.adapters.dynamo import package_to_item
+    from roamsync.domain.packages import NormalisedCatalog, normalise_nodes
+
     catalog = NormalisedCatalog()
     for page in client.iter_catalog_pages():
         normalise_nodes(page.nodes, catalog)
@@ -114,15 +120,73 @@ def naive_sync(client: RoamifyClient, dynamodb: Any, table_name: str) -> None:
         dynamodb.put_item(TableName=table_name, Item=package_to_item(package).serialize())
 
 
-def run_pass(size: int, seed: int, endpoint: str, *, measure_memory: bool) -> dict[str, dict[str, Figures]]:
-    results: dict[str, dict[str, Figures]] = {"roamsync": {}, "naive": {}}
-    for approach in ("roamsync", "naive"):
+def run_step(approach: str, tables: dict[str, str], endpoint: str, roamify_url: str) -> Figures:
+    """One sync step, in a process of its own: build the clients, then time and measure the step."""
+    import boto3
+
+    from roamsync.adapters.dynamo import PackageRepository, RunRepository
+    from roamsync.adapters.dynamo_models import PackageItem, RunItem, bind_models
+    from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
+    from roamsync.settings import Settings
+
+    settings = Settings(
+        packages_table=tables["PackagesTable"],
+        runs_table=tables["RunsTable"],
+        aws_region=REGION,
+        aws_endpoint_url_dynamodb=endpoint,
+        roamify_base_url=roamify_url,
+        roamify_api_key="bench",
+    )
+    bind_models(settings)
+    counter = RequestCounter(tables["PackagesTable"])
+    counter.attach(PackageItem._get_connection().connection.client)
+    counter.attach(RunItem._get_connection().connection.client)
+    client = RoamifyClient(roamify_url, "bench", retry=RetryPolicy(2, 0.01, 0.05))
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
+    counter.attach(dynamodb)
+    step: Callable[[], None] = (
+        functools.partial(roamsync_sync, client, PackageRepository(), RunRepository(), settings)
+        if approach == "roamsync"
+        else functools.partial(naive_sync, client, dynamodb, tables["PackagesTable"])
+    )
+    before = _resident_mib()
+    started = time.perf_counter()
+    step()
+    seconds = time.perf_counter() - started
+    peak = _peak_resident_mib()
+    return Figures(
+        dynamodb=Counter(counter.ops),
+        items_written=counter.items_written,
+        seconds=seconds,
+        peak_mib=peak,
+        growth_mib=max(0.0, peak - before),
+    )
+
+
+def serve_dynamodb(endpoints: Any) -> None:
+    """The moto server's process: start it, say where, then serve until terminated."""
+    from roamsync_dev.local_stack import start_embedded_dynamodb
+
+    _server, endpoint = start_embedded_dynamodb()
+    endpoints.put(endpoint)
+    while True:
+        time.sleep(3600)
+
+
+def run_all(size: int, seed: int, endpoint: str, spawn: Any) -> dict[str, dict[str, Figures]]:
+    import boto3
+
+    from roamsync_dev.simulator import RoamifySimulator, start_server
+    from roamsync_dev.template import create_tables, load_template
+
+    results: dict[str, dict[str, Figures]] = {approach: {} for approach in APPROACHES}
+    for approach in APPROACHES:
         tables = {
-            "PackagesTable": f"bench-{approach}-{int(measure_memory)}-packages",
-            "MyPackagesTable": f"bench-{approach}-{int(measure_memory)}-my",
-            "ValidationCacheTable": f"bench-{approach}-{int(measure_memory)}-cache",
-            "RunsTable": f"bench-{approach}-{int(measure_memory)}-runs",
-            "OrdersTable": f"bench-{approach}-{int(measure_memory)}-orders",
+            "PackagesTable": f"bench-{approach}-packages",
+            "MyPackagesTable": f"bench-{approach}-my",
+            "ValidationCacheTable": f"bench-{approach}-cache",
+            "RunsTable": f"bench-{approach}-runs",
+            "OrdersTable": f"bench-{approach}-orders",
         }
         create_tables(
             boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint), load_template(), tables
@@ -130,70 +194,39 @@ def run_pass(size: int, seed: int, endpoint: str, *, measure_memory: bool) -> di
         sim = RoamifySimulator(size=size, seed=seed, api_key="bench")
         server = start_server(sim, port=0)
         try:
-            settings = Settings(
-                packages_table=tables["PackagesTable"],
-                runs_table=tables["RunsTable"],
-                aws_region=REGION,
-                aws_endpoint_url_dynamodb=endpoint,
-                roamify_base_url=server.url,
-                roamify_api_key="bench",
-            )
-            bind_models(settings)
-            counter = RequestCounter(tables["PackagesTable"])
-            counter.attach(PackageItem._get_connection().connection.client)
-            counter.attach(RunItem._get_connection().connection.client)
-            client = RoamifyClient(server.url, "bench", retry=RetryPolicy(2, 0.01, 0.05))
-            repo, runs = PackageRepository(), RunRepository()
-            dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
-            counter.attach(dynamodb)
-            step: Callable[[], None] = (
-                functools.partial(roamsync_sync, client, repo, runs, settings)
-                if approach == "roamsync"
-                else functools.partial(naive_sync, client, dynamodb, tables["PackagesTable"])
-            )
             for scenario in SCENARIOS:
                 if scenario == "1% changed":
                     ids = sim.package_ids()
                     sim.change_prices(
                         ids[:: max(1, len(ids) // max(1, size // 100))][: size // 100], delta=0.5
                     )
-                counter.reset()
                 sim.reset_counts()
-                figures = Figures()
-                if measure_memory:
-                    tracemalloc.start()
-                started = time.perf_counter()
-                step()
-                figures.seconds = time.perf_counter() - started
-                if measure_memory:
-                    figures.peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
-                    tracemalloc.stop()
-                figures.dynamodb = Counter(counter.ops)
-                figures.items_written = counter.items_written
+                with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+                    figures = pool.submit(run_step, approach, tables, endpoint, server.url).result()
                 figures.roamify_requests = sum(sim.request_counts.values())
                 results[approach][scenario] = figures
+                print(f"  {approach:<9} {scenario:<13} {figures.seconds:8.2f} s", flush=True)
         finally:
             server.stop()
     return results
 
 
-def report(size: int, timed: dict[str, dict[str, Figures]], memory: dict[str, dict[str, Figures]]) -> str:
+def report(size: int, results: dict[str, dict[str, Figures]]) -> str:
     lines = [
-        f"roamsync sync benchmark: {size} packages, moto DynamoDB server + Roamify simulator on loopback",
-        f"taken {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"roamsync sync benchmark: {size} packages; moto DynamoDB server (own process) + Roamify simulator",
+        f"on loopback; each step in a fresh process; taken {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"{'scenario':<14} {'approach':<9} {'pkg items written':>17} {'roamify req':>11} {'seconds':>8} "
-        f"{'peak MiB':>8}  DynamoDB requests",
+        f"{'peak MiB':>8} {'+MiB':>6}  DynamoDB requests",
     ]
     for scenario in SCENARIOS:
-        for approach in ("roamsync", "naive"):
-            f = timed[approach][scenario]
-            m = memory[approach][scenario]
+        for approach in APPROACHES:
+            f = results[approach][scenario]
             lines.append(
                 f"{scenario:<14} {approach:<9} {f.items_written:>17} {f.roamify_requests:>11} "
-                f"{f.seconds:>8.2f} {m.peak_mib:>8.1f}  {f.ops()}"
+                f"{f.seconds:>8.2f} {f.peak_mib:>8.1f} {f.growth_mib:>6.1f}  {f.ops()}"
             )
-        ours, base = timed["roamsync"][scenario], timed["naive"][scenario]
+        ours, base = results["roamsync"][scenario], results["naive"][scenario]
         writes = f"{ours.items_written} vs {base.items_written}"
         if ours.items_written and base.items_written != ours.items_written:
             writes += f" ({base.items_written / ours.items_written:.0f}x fewer)"
@@ -211,18 +244,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    from roamsync_dev.local_stack import start_embedded_dynamodb
-
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the figures, not every run's log lines
-    server, endpoint = start_embedded_dynamodb()
+    spawn = multiprocessing.get_context("spawn")
+    endpoints = spawn.Queue()
+    dynamodb = spawn.Process(target=serve_dynamodb, args=(endpoints,), daemon=True)
+    dynamodb.start()
     try:
-        timed = run_pass(args.size, args.seed, endpoint, measure_memory=False)
-        memory = run_pass(args.size, args.seed, endpoint, measure_memory=True)
+        endpoint = endpoints.get(timeout=60)
+        print(f"sync benchmark, {args.size} packages: DynamoDB at {endpoint}", flush=True)
+        results = run_all(args.size, args.seed, endpoint, spawn)
     finally:
-        server.stop()
-    print(report(args.size, timed, memory))
+        dynamodb.terminate()
+        dynamodb.join(timeout=10)
+    print()
+    print(report(args.size, results))
     return 0
 
 

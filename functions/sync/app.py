@@ -21,7 +21,7 @@ from roamsync import self_healing
 from roamsync.container import Container, get_container, sync_catalog
 from roamsync.domain.runs import Run, RunStatus, Trigger
 from roamsync.http import error_response, json_response, new_resolver
-from roamsync.observability import add_counts, get_logger, lambda_entrypoint
+from roamsync.observability import add_count, add_counts, get_logger, lambda_entrypoint
 from roamsync.services.sync import SyncOutcome, new_sync_run
 
 WORKER_TASK = "roamsync.sync"
@@ -49,6 +49,7 @@ def sync_now(
     if not dry_run:
         add_counts("Sync", {k: v for k, v in outcome.run.counts.items() if k != "pages"})
         add_counts("Sync", {"failed": int(outcome.run.status in (RunStatus.FAILED, RunStatus.REFUSED))})
+        add_count("SyncRunRecordNotSaved", int(not outcome.recorded))  # its alarm's metric
     return outcome
 
 

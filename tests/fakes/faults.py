@@ -45,11 +45,13 @@ def _target(request: Any) -> tuple[str, str]:
 
 
 class DynamoThrottle:
-    """Throttle the first `first_n` calls of each (operation, logical table) in `targets`."""
+    """Throttle the first `first_n` calls of each (operation, logical table) in `targets`, after
+    letting the first `skip` of them through."""
 
-    def __init__(self, targets: Iterable[tuple[str, str]], first_n: int = 1) -> None:
+    def __init__(self, targets: Iterable[tuple[str, str]], first_n: int = 1, *, skip: int = 0) -> None:
         self.targets = {(op, TABLE_NAMES[logical]) for op, logical in targets}
         self.first_n = first_n
+        self.skip = skip
         self.seen: Counter[tuple[str, str]] = Counter()
         self.throttled: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
@@ -60,7 +62,7 @@ class DynamoThrottle:
             return False
         with self._lock:
             self.seen[key] += 1
-            if self.seen[key] <= self.first_n:
+            if self.skip < self.seen[key] <= self.skip + self.first_n:
                 self.throttled[key] += 1
                 return True
         return False

@@ -54,7 +54,11 @@ status once the case's workers returned), every client-visible answer a document
 retry it).
 
 Beyond the matrix, ``test_throttling_past_the_sdk_retries_answers_503_not_500`` throttles longer
-than the SDK retries (5 answers against 4 attempts): the client sees a 503 with ``Retry-After``.
+than the SDK retries (5 answers against 4 attempts): the client sees a 503 with ``Retry-After``; and
+``test_a_run_record_lost_to_throttling_is_settled_as_abandoned`` throttles the sync's finishing run
+record on every attempt: the handler does not fail, the SyncRunRecordNotSaved metric fires, and once
+the run's lease (16 minutes) has run out sync-status and the Runs item say failed / ``abandoned``, so
+no run is left half-written for good.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ import functools
 import json
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -82,13 +87,14 @@ from tests.conftest import make_settings
 from tests.fakes.dynamo import CountingBatchSend
 from tests.fakes.faults import DynamoThrottle, atomic_moto
 from tests.fakes.orders import FakeCatalog
-from tests.faults.invariants import Snapshot, Witness, check_all
+from tests.faults.invariants import Snapshot, Witness, check_all, run_records
 from tests.integration.test_nightly import SCHEDULED_EVENT, a_fixable_row
 from tests.integration.test_orders import fallback_for, local_packages
 
 CLIENT = {"Authorization": "Bearer client-secret-token", "Content-Type": "application/json"}
 ADMIN = {"Authorization": "Bearer admin-secret-token"}
 WORKER_TASK = "roamsync.sync"
+SYNC_STATUS = "/api/admin/packages/sync-status"
 
 
 def _set(**switches: Any) -> Callable[[Any], None]:
@@ -387,3 +393,61 @@ def test_throttling_past_the_sdk_retries_answers_503_not_500(
     monkeypatch.setenv("CLIENT_TOKEN", "client-secret-token")
     monkeypatch.setenv("ADMIN_TOKEN", "admin-secret-token")
     run_shop_case(request.getfixturevalue("shop"), path, "none", "throttle", monkeypatch, throttled_calls=5)
+
+
+# ---- a run record lost past the SDK retries -------------------------------------------------------
+
+# The Runs PutItems each path makes before the sync's finishing one: the API's pending record, the
+# worker's claim and the sync's "running" record; the nightly run's "running" record only.
+RUN_SAVES_BEFORE_FINISH = {"sync": 3, "nightly": 1}
+
+
+@pytest.mark.parametrize("path", ["sync", "nightly"])
+def test_a_run_record_lost_to_throttling_is_settled_as_abandoned(
+    path: str,
+    synced: Container,
+    simulator: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """DynamoDB refuses the sync's finishing run record on every attempt the SDK makes (4): the sync's
+    work stands, the handler does not fail, and once the run's lease has run out the operator's
+    sync-status shows it as failed / abandoned (and the Runs item says so) instead of running."""
+    from roamsync.domain.runs import ABANDONED, RUN_LEASE
+    from tests.integration.test_alarm_metrics import alarm_on, api_event, emf
+
+    witness = Witness(Snapshot.take())
+    rows_before = {r.id: r for r in synced.my_packages.all()}
+    throttle = DynamoThrottle([("PutItem", "RunsTable")], first_n=4, skip=RUN_SAVES_BEFORE_FINISH[path])
+    drive = drive_sync if path == "sync" else drive_nightly
+    with throttle.installed(monkeypatch):
+        drive(synced, simulator, "throttle", witness)
+    assert sum(throttle.throttled.values()) == 4
+    assert not witness.unhandled, witness.unhandled
+    namespace, dimensions, value = emf(capsys.readouterr().out)["SyncRunRecordNotSaved"]
+    assert (namespace, dimensions, value) == (*alarm_on("SyncRunRecordNotSaved"), 1.0)
+    [stuck] = [r for r in run_records() if r["status"] == "running"]
+    assert stuck["kind"] == "sync"
+    [(_, removed_upstream)] = _FIXABLE
+    assert synced.packages.load_all()[removed_upstream.reseller_id].status == "inactive", "writes stand"
+
+    real_clock = synced.clock
+    synced.clock = lambda: real_clock() + RUN_LEASE - timedelta(minutes=1)  # still within the lease
+    body = json.loads(lambda_runtime.invoke("AdminFunction", api_event("GET", SYNC_STATUS))["body"])
+    assert body["lastSync"]["status"] == "running"
+
+    synced.clock = lambda: real_clock() + RUN_LEASE + timedelta(minutes=1)
+    body = json.loads(lambda_runtime.invoke("AdminFunction", api_event("GET", SYNC_STATUS))["body"])
+    last = body["lastSync"]
+    assert (last["runId"], last["status"], last["reason"]) == (stuck["run_id"], "failed", ABANDONED)
+    assert last["finishedAt"] is not None and "lease ran out" in last["error"]
+    assert body["syncNeeded"] is True and "last_sync_failed" in body["syncNeededReasons"]
+    [stored] = [r for r in run_records() if r["run_id"] == stuck["run_id"]]
+    assert (stored["status"], stored["reason"]) == ("failed", ABANDONED)
+
+    check_all(
+        witness,
+        upstream_orders=simulator.orders,
+        catalog=functools.cache(synced.packages.load_all),
+        rows=(rows_before, {r.id: r for r in synced.my_packages.all()}),
+    )

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import math
+from datetime import datetime, timedelta
 
 import boto3
 import pytest
 
 from roamsync.adapters.dynamo import PackageRepository, RunRepository
 from roamsync.container import Container
+from roamsync.domain.errors import StorageError
 from roamsync.domain.packages import package_uuid
-from roamsync.domain.runs import RunKind, RunStatus, Trigger
-from roamsync.services.sync import SyncOutcome, run_sync
+from roamsync.domain.runs import ABANDONED, RUN_LEASE, Run, RunKind, RunStatus, Trigger
+from roamsync.services.sync import SyncOutcome, new_sync_run, run_sync
 from tests.conftest import REGION, TABLE_NAMES
 from tests.fakes.dynamo import CountingBatchSend
 
 
-def sync(container: Container, repo: PackageRepository | None = None, **kwargs) -> SyncOutcome:
+def sync(container: Container, repo: PackageRepository | None = None, runs=None, **kwargs) -> SyncOutcome:
     return run_sync(
         source=container.roamify,
         packages=repo or container.packages,
-        runs=container.runs,
+        runs=runs or container.runs,
         clock=container.clock,
         max_deactivation_ratio=container.settings.sync_max_deactivation_ratio,
         page_size=50,
@@ -278,8 +281,6 @@ def test_every_applied_run_is_recorded_with_counts_and_timings(container):
 
 
 def test_a_pending_run_is_claimed_by_one_worker_only(container):
-    from roamsync.services.sync import new_sync_run
-
     run = new_sync_run(container.clock, Trigger.API)
     container.runs.save(run)
     first = container.runs.get(run.run_id)
@@ -288,3 +289,122 @@ def test_a_pending_run_is_claimed_by_one_worker_only(container):
     assert container.runs.claim(first) is True
     assert container.runs.claim(second) is False
     assert container.runs.get(run.run_id).status is RunStatus.RUNNING
+
+
+# ---- run leases: no run stays pending or running once nothing can finish it -----------------------
+
+
+class FailingRuns:
+    """The Runs table refusing its `failing` saves (1-based, as DynamoDB past the SDK's retries)."""
+
+    def __init__(self, store: RunRepository, failing: set[int]) -> None:
+        self.store, self.failing, self.saves = store, failing, 0
+
+    def save(self, run: Run) -> None:
+        self.saves += 1
+        if self.saves in self.failing:
+            raise StorageError("PutItem on Runs failed: throughput exceeded")
+        self.store.save(run)
+
+    def get(self, run_id: str) -> Run | None:
+        return self.store.get(run_id)
+
+    def latest(self, kind: RunKind, limit: int = 10) -> list[Run]:
+        return self.store.latest(kind, limit)
+
+
+def stored_run(run_id: str) -> dict:
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=TABLE_NAMES["RunsTable"], Key={"run_id": {"S": run_id}}
+    )["Item"]
+    return {"status": item["status"]["S"], **json.loads(item["record"]["S"])}
+
+
+def at(moment: datetime) -> RunRepository:
+    return RunRepository(clock=lambda: moment)
+
+
+def test_a_sync_that_cannot_record_its_start_writes_no_package(container):
+    outcome = sync(container, runs=FailingRuns(container.runs, {1}))
+
+    assert (outcome.run.status, outcome.run.reason) == (RunStatus.FAILED, "storage_error")
+    assert table_items() == []
+
+
+def test_a_lost_finishing_record_keeps_the_writes_and_is_settled_after_the_lease(container, simulator):
+    outcome = sync(container, runs=FailingRuns(container.runs, {2}))
+    started = outcome.run.started_at
+
+    assert outcome.run.status is RunStatus.SUCCEEDED and outcome.recorded is False
+    assert len(table_items()) == len(simulator.package_ids())
+    assert stored_run(outcome.run.run_id)["status"] == "running"
+    assert at(started + RUN_LEASE - timedelta(seconds=30)).get(outcome.run.run_id).status is RunStatus.RUNNING
+
+    later = at(started + RUN_LEASE + timedelta(minutes=5))
+    [seen] = later.latest(RunKind.SYNC)
+    assert (seen.status, seen.reason) == (RunStatus.FAILED, ABANDONED)
+    assert seen.finished_at is not None and seen.finished_at <= started + RUN_LEASE + timedelta(seconds=5)
+    stored = stored_run(outcome.run.run_id)
+    assert (stored["status"], stored["reason"], stored["lease_until"]) == ("failed", ABANDONED, None)
+
+
+def test_an_abandoned_pending_run_can_no_longer_be_claimed(container):
+    run = new_sync_run(container.clock, Trigger.API)
+    container.runs.save(run)
+    late = at(run.started_at + RUN_LEASE + timedelta(seconds=1))
+
+    settled = late.get(run.run_id)
+    assert settled is not None and settled.status is RunStatus.FAILED
+    assert late.claim(Run.model_validate({**run.model_dump(), "status": "pending"})) is False
+    assert stored_run(run.run_id)["status"] == "failed"
+
+
+def test_each_save_of_an_unfinished_run_renews_its_lease(container):
+    run = new_sync_run(container.clock, Trigger.API)
+    start = run.started_at
+    at(start).save(run)
+    run.status = RunStatus.RUNNING
+    at(start + timedelta(minutes=10)).save(run)  # e.g. the worker's claim, 10 minutes later
+
+    assert at(start + timedelta(minutes=20)).get(run.run_id).status is RunStatus.RUNNING
+    assert at(start + timedelta(minutes=27)).get(run.run_id).status is RunStatus.FAILED
+    run.status, run.finished_at = RunStatus.SUCCEEDED, start
+    at(start).save(run)
+    assert stored_run(run.run_id)["lease_until"] is None
+    assert at(start + timedelta(days=30)).get(run.run_id).status is RunStatus.SUCCEEDED
+
+
+def test_a_record_without_a_lease_counts_from_its_start(container):
+    run = new_sync_run(container.clock, Trigger.API)
+    run.status = RunStatus.RUNNING
+    container.runs.save(run)
+    client = boto3.client("dynamodb", region_name=REGION)
+    record = {k: v for k, v in stored_run(run.run_id).items() if k != "lease_until"}
+    client.update_item(
+        TableName=TABLE_NAMES["RunsTable"],
+        Key={"run_id": {"S": run.run_id}},
+        UpdateExpression="SET #r = :r",
+        ExpressionAttributeNames={"#r": "record"},
+        ExpressionAttributeValues={":r": {"S": json.dumps(record)}},
+    )
+
+    assert at(run.started_at + RUN_LEASE - timedelta(seconds=1)).get(run.run_id).status is RunStatus.RUNNING
+    assert at(run.started_at + RUN_LEASE + timedelta(seconds=1)).get(run.run_id).status is RunStatus.FAILED
+
+
+def test_a_run_finished_while_being_settled_is_read_again_not_overwritten(container, monkeypatch):
+    run = new_sync_run(container.clock, Trigger.API)
+    run.status = RunStatus.RUNNING
+    container.runs.save(run)
+    finished = Run.model_validate({**run.model_dump(), "status": "succeeded", "finished_at": run.started_at})
+    real = Run.settle_abandoned
+
+    def finish_first(self: Run) -> None:  # the worker's last write lands between the read and the settle
+        container.runs.save(finished)
+        real(self)
+
+    monkeypatch.setattr(Run, "settle_abandoned", finish_first)
+    seen = at(run.started_at + RUN_LEASE + timedelta(minutes=1)).get(run.run_id)
+
+    assert seen is not None and seen.status is RunStatus.SUCCEEDED
+    assert stored_run(run.run_id)["status"] == "succeeded"

@@ -72,12 +72,16 @@ class Container:
         self.bind_tables()
         return MyPackageRepository()
 
+    def _now(self) -> datetime:
+        """`clock()`, looked up on each call (tests move the clock of a container already built)."""
+        return self.clock()
+
     @cached_property
     def runs(self) -> RunRepository:
         from roamsync.adapters.dynamo import RunRepository
 
         self.bind_tables()
-        return RunRepository()
+        return RunRepository(clock=self._now)
 
     def _roamify_client(self, read_timeout: float, max_attempts: int, backoff_cap: float) -> RoamifyClient:
         from roamsync.adapters.roamify import RetryPolicy, RoamifyClient

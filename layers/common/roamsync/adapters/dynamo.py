@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import random
 import time
@@ -447,7 +448,14 @@ class RunRepository:
     Before-images too large for the run's own item are stored beside it (see INLINE_RECORD_LIMIT).
     A run's changes only ever grow between saves (services mark a change not applied rather than
     drop it), so a re-saved run never leaves chunk items of an earlier save behind.
+
+    Every save of a pending or running run renews its lease (domain.runs.RUN_LEASE); every read
+    settles a run whose lease ran out as failed / `abandoned`, and writes that back unless the run
+    moved on meanwhile. So no reader ever sees a run "running" that nothing will finish.
     """
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or utcnow
 
     @staticmethod
     def _item(run: Run, record: dict[str, Any] | None = None) -> RunItem:
@@ -478,6 +486,7 @@ class RunRepository:
         return record
 
     def save(self, run: Run) -> None:
+        run.renew_lease(self._clock())
         try:
             self._item(run, self._record_with_chunks(run)).save()
         except PynamoDBException as exc:
@@ -490,6 +499,7 @@ class RunRepository:
         only one delivery works the run.
         """
         run.status = RunStatus.RUNNING
+        run.renew_lease(self._clock())
         try:
             self._item(run).save(condition=RunItem.status == RunStatus.PENDING.value)
         except PutError as exc:
@@ -512,7 +522,8 @@ class RunRepository:
                 if len(chunks) != len(keys):
                     raise StorageError(f"run {run_id}: {len(keys) - len(chunks)} change chunks are missing")
                 record["details"]["changes"] = [change for key in keys for change in chunks[key]]
-            return Run.model_validate(record)
+            run = Run.model_validate(record)
+            return self._settled(run, reread=lambda: self.get(run_id))
         except RunItem.DoesNotExist:
             return None
         except PynamoDBException as exc:
@@ -521,7 +532,34 @@ class RunRepository:
     def latest(self, kind: RunKind, limit: int = 10) -> list[Run]:
         """The newest runs of one kind, newest first (a Query on the kind index)."""
         items = RunItem.kind_index.query(kind.value, scan_index_forward=False, limit=limit)
-        return [Run.model_validate(item.record) for item in items]
+        runs = [Run.model_validate(item.record) for item in items]
+        return [self._settled(run, reread=functools.partial(self._record_of, run.run_id)) for run in runs]
+
+    @staticmethod
+    def _record_of(run_id: str) -> Run:
+        return Run.model_validate(RunItem.get(run_id).record)
+
+    def _settled(self, run: Run, reread: Callable[[], Run | None]) -> Run:
+        """`run`, or — when its lease ran out — the run settled as abandoned (and written back,
+        conditionally: a run whose status changed since it was read is read again instead)."""
+        if not run.is_abandoned(self._clock()):
+            return run
+        seen = run.status.value
+        run.settle_abandoned()
+        try:
+            self._item(run, self._record_with_chunks(run)).save(condition=RunItem.status == seen)
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return reread() or run
+            # The reader still gets the settled view; the next read tries the write again.
+            get_logger().warning(
+                "could not record an abandoned run", extra={"run_id": run.run_id, "error": exc.msg}
+            )
+        else:
+            get_logger().warning(
+                "run abandoned", extra={"run_id": run.run_id, "kind": run.kind.value, "was": seen}
+            )
+        return run
 
 
 def utcnow() -> datetime:

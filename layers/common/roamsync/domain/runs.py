@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +39,14 @@ class RunStatus(StrEnum):
         return self not in (RunStatus.PENDING, RunStatus.RUNNING)
 
 
+# Lambda ends every invocation within 15 minutes (the sync function's timeout is 900 s, the others' far
+# less), so a run still pending or running a minute past its last save has no worker left: a write of
+# its record failed (DynamoDB throttled past the retries) or its invocation died. Readers then show it
+# as failed with reason ABANDONED instead of running forever.
+RUN_LEASE = timedelta(minutes=16)
+ABANDONED = "abandoned"
+
+
 def new_run_id() -> str:
     return str(uuid.uuid4())
 
@@ -61,6 +69,29 @@ class Run(BaseModel):
     reason: str | None = None  # a machine-readable refusal or failure code
     error: str | None = None  # what an operator reads
     details: dict[str, Any] = Field(default_factory=dict)
+    lease_until: datetime | None = None  # while pending or running: when it counts as abandoned
+
+    def renew_lease(self, now: datetime) -> None:
+        """Called on every save: an unfinished run gets RUN_LEASE more from `now`."""
+        self.lease_until = None if self.status.finished else now + RUN_LEASE
+
+    def is_abandoned(self, now: datetime) -> bool:
+        """Pending or running past its lease (a record without one: RUN_LEASE after its start)."""
+        if self.status.finished:
+            return False
+        return now > (self.lease_until or self.started_at + RUN_LEASE)
+
+    def settle_abandoned(self) -> None:
+        """Record that nobody will finish this run: failed, reason `abandoned`, ended at its lease."""
+        lease = self.lease_until or self.started_at + RUN_LEASE
+        was = self.status.value
+        self.status, self.reason = RunStatus.FAILED, ABANDONED
+        self.finished_at, self.lease_until = lease, None
+        self.error = (
+            f"the run was still {was} when its lease ran out at {lease.isoformat()}: its worker stopped "
+            "before recording an end (a write of this record failed, or the invocation ended). What it "
+            "did is in the function's logs under this run_id; run it again."
+        )
 
     @property
     def duration_ms(self) -> int | None:

@@ -18,6 +18,9 @@ from roamsync.services.ports import CatalogSource, Clock, PackageStore, Progress
 class SyncOutcome:
     run: Run
     plan: SyncPlan | None
+    # False when the run's last record could not be written: the table shows the run as it was
+    # before (pending / running) until its lease runs out and readers settle it as abandoned.
+    recorded: bool = True
 
     def preview(self) -> dict[str, Any]:
         """What a dry run shows: the run summary, the counts and a few ids of each change."""
@@ -67,7 +70,11 @@ def run_sync(
     run.status = RunStatus.RUNNING
     run.dry_run, run.forced = dry_run, force
     if not dry_run:
-        runs.save(run)
+        try:
+            runs.save(run)
+        except StorageError as exc:
+            # A sync that cannot record itself writes no package either: it stops here.
+            return _finish(run, runs, clock, status=RunStatus.FAILED, reason="storage_error", error=str(exc))
     get_logger().info(
         "sync started", extra={"run_id": run.run_id, "trigger": run.trigger.value, "force": force}
     )
@@ -77,7 +84,32 @@ def run_sync(
         return _finish(
             run, runs, clock, status=RunStatus.FAILED, reason="upstream_auth", error=str(snapshot.failure)
         )
+    return _plan_and_apply(
+        snapshot,
+        packages=packages,
+        runs=runs,
+        clock=clock,
+        run=run,
+        force=force,
+        dry_run=dry_run,
+        max_deactivation_ratio=max_deactivation_ratio,
+        progress=progress,
+    )
 
+
+def _plan_and_apply(
+    snapshot: _Snapshot,
+    *,
+    packages: PackageStore,
+    runs: RunStore,
+    clock: Clock,
+    run: Run,
+    force: bool,
+    dry_run: bool,
+    max_deactivation_ratio: float,
+    progress: Progress,
+) -> SyncOutcome:
+    """Diff the snapshot against the table, apply the safety rules, write the changes, finish the run."""
     started = time.perf_counter()
     try:
         existing = packages.load_all()
@@ -179,12 +211,20 @@ def _finish(
 ) -> SyncOutcome:
     run.status, run.reason, run.error = status, reason, error
     run.finished_at = clock()
-    if not run.dry_run:
-        runs.save(run)
     log = get_logger()
     extra = {"run_id": run.run_id, "status": status.value, "reason": reason, "counts": run.counts}
+    recorded = True
+    if not run.dry_run:
+        try:
+            runs.save(run)
+        except StorageError as exc:
+            # What the run did is done; only its record is missing. The log keeps the whole summary.
+            recorded = False
+            log.error(
+                "sync run record not saved", extra={**extra, "summary": run.summary(), "error": str(exc)}
+            )
     if status in (RunStatus.FAILED, RunStatus.REFUSED):
         log.warning("sync did not apply", extra={**extra, "error": error})
     else:
         log.info("sync finished", extra=extra)
-    return SyncOutcome(run=run, plan=plan)
+    return SyncOutcome(run=run, plan=plan, recorded=recorded)

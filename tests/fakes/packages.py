@@ -93,8 +93,8 @@ class FakePackages:
     def by_country(self, country_code: str) -> Iterator[Package]:
         return iter([p for p in self.packages.values() if p.country_code == country_code.upper()])
 
-    def by_region(self, region: str) -> Iterator[Package]:
-        return iter([p for p in self.packages.values() if p.region == region])
+    def spanning(self, region: str) -> Iterator[Package]:
+        return iter([p for p in self.packages.values() if p.region == region and p.spans_beyond_its_country])
 
 
 class FakeMyPackages:

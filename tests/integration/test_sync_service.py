@@ -408,3 +408,63 @@ def test_a_run_finished_while_being_settled_is_read_again_not_overwritten(contai
 
     assert seen is not None and seen.status is RunStatus.SUCCEEDED
     assert stored_run(run.run_id)["status"] == "succeeded"
+
+
+# ---- the sparse spanning-region index -----------------------------------------------------------
+
+
+def test_the_spanning_region_index_holds_only_packages_covering_more_than_their_country(container):
+    sync(container)
+    catalog = container.packages.load_all()
+    spanning = {p.reseller_id for p in catalog.values() if p.spans_beyond_its_country}
+    assert spanning and len(spanning) < len(catalog)  # the simulator has both kinds
+
+    indexed = {
+        p.reseller_id
+        for region in {p.region for p in catalog.values()}
+        for p in container.packages.spanning(region)
+    }
+    assert indexed == spanning
+    raw = by_id(table_items())
+    assert {rid for rid, item in raw.items() if "spanning_region" in item} == spanning
+
+
+def test_the_sparse_index_loses_no_candidate_that_could_cover_the_destination(container):
+    from roamsync.services.catalog import GLOBAL_REGION, candidate_packages
+
+    sync(container)
+    catalog = container.packages.load_all()
+    for original in list(catalog.values())[::7]:
+        for destination in sorted(original.coverage)[:2]:
+            regions = {original.region, GLOBAL_REGION}
+            whole_region = [
+                p for p in catalog.values() if p.region in regions or p.country_code == destination
+            ]
+            found = candidate_packages(original, destination, container.packages)
+            assert {p.reseller_id for p in found if destination in p.coverage} == {
+                p.reseller_id for p in whole_region if destination in p.coverage
+            }, (original.reseller_id, destination)
+
+
+def test_items_written_before_the_index_are_rewritten_once_by_the_next_sync(container):
+    sync(container)
+    spanning = [p.reseller_id for p in container.packages.load_all().values() if p.spans_beyond_its_country][
+        :3
+    ]
+    client = boto3.client("dynamodb", region_name=REGION)
+    for rid in spanning:  # as an older roamsync wrote them
+        client.update_item(
+            TableName=TABLE_NAMES["PackagesTable"],
+            Key={"reseller_id": {"S": rid}},
+            UpdateExpression="REMOVE spanning_region",
+        )
+    region = container.packages.get(spanning[0]).region
+    assert spanning[0] not in {p.reseller_id for p in container.packages.spanning(region)}
+
+    repo, counter = counting_repo(container)
+    outcome = sync(container, repo)
+
+    assert outcome.run.counts["updated"] == len(spanning)
+    assert counter.items_sent == len(spanning)
+    assert spanning[0] in {p.reseller_id for p in container.packages.spanning(region)}
+    assert sync(container).run.counts["written"] == 0

@@ -137,7 +137,7 @@ def test_the_five_tables_are_declared_with_keys_indexes_ttl_and_pitr(template: d
     assert keys(specs["PackagesTable"].key_schema) == [("reseller_id", "HASH")]
     assert indexes(specs["PackagesTable"]) == {
         "country_index": [("country_code", "HASH")],
-        "region_index": [("region", "HASH")],
+        "spanning_region_index": [("spanning_region", "HASH")],
     }
     assert keys(specs["MyPackagesTable"].key_schema) == [("id", "HASH")]
     assert indexes(specs["MyPackagesTable"]) == {"reseller_id_index": [("reseller_id", "HASH")]}

@@ -41,6 +41,7 @@ def package_to_item(package: Package) -> PackageItem:
         country_code=package.country_code,
         country_name=package.country_name,
         region=package.region,
+        spanning_region=package.region if package.spans_beyond_its_country else None,
         geography=package.geography,
         coverage=list(package.coverage),
         data_mb=package.data_mb,
@@ -64,6 +65,15 @@ def package_to_item(package: Package) -> PackageItem:
 
 
 def item_to_package(item: PackageItem) -> Package:
+    package = _package_of(item)
+    if package.spans_beyond_its_country and item.spanning_region is None:
+        # Written before the spanning-region index existed: read back with no hash, the next sync
+        # sees it as changed and rewrites it once, with the index attribute.
+        return package.model_copy(update={"content_hash": ""})
+    return package
+
+
+def _package_of(item: PackageItem) -> Package:
     return Package(
         reseller_id=item.reseller_id,
         id=item.id,
@@ -246,8 +256,10 @@ class PackageRepository:
         for item in PackageItem.country_index.query(country_code.upper()):
             yield item_to_package(item)
 
-    def by_region(self, region: str) -> Iterator[Package]:
-        for item in PackageItem.region_index.query(region):
+    def spanning(self, region: str) -> Iterator[Package]:
+        """Packages of `region` that cover more than their own country: a Query on the sparse
+        spanning-region index, which leaves out the region's single-country packages."""
+        for item in PackageItem.spanning_region_index.query(region):
             yield item_to_package(item)
 
 

@@ -46,12 +46,14 @@ class _CountryIndex(GlobalSecondaryIndex["PackageItem"]):
     country_code = UnicodeAttribute(hash_key=True)
 
 
-class _RegionIndex(GlobalSecondaryIndex["PackageItem"]):
+class _SpanningRegionIndex(GlobalSecondaryIndex["PackageItem"]):
+    """Sparse: only packages that cover more than their own country carry `spanning_region`."""
+
     class Meta:
-        index_name = "region_index"
+        index_name = "spanning_region_index"
         projection = AllProjection()
 
-    region = UnicodeAttribute(hash_key=True)
+    spanning_region = UnicodeAttribute(hash_key=True)
 
 
 class PackageItem(Model):
@@ -64,6 +66,8 @@ class PackageItem(Model):
     country_code = UnicodeAttribute()
     country_name = UnicodeAttribute()
     region = UnicodeAttribute()
+    # `region`, on packages that cover more than their own country only (see the index)
+    spanning_region = UnicodeAttribute(null=True)
     geography = UnicodeAttribute()
     coverage = ListAttribute(of=UnicodeAttribute, default=list)
     data_mb = NumberAttribute(null=True)
@@ -85,7 +89,7 @@ class PackageItem(Model):
     updated_at = UTCDateTimeAttribute(null=True)
 
     country_index = _CountryIndex()
-    region_index = _RegionIndex()
+    spanning_region_index = _SpanningRegionIndex()
 
 
 class _ResellerIdIndex(GlobalSecondaryIndex["MyPackageItem"]):

@@ -104,6 +104,12 @@ class Package(BaseModel):
             "throttle_threshold_mb": self.throttle_threshold_mb,
         }
 
+    @property
+    def spans_beyond_its_country(self) -> bool:
+        """Covers anything but exactly its own country: regional and global plans, multi-country
+        local ones. Only these can stand in for a package of another country."""
+        return {code.strip().upper() for code in self.coverage} != {self.country_code.strip().upper()}
+
     def compute_hash(self) -> str:
         canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

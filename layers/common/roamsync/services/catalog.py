@@ -19,7 +19,9 @@ class PackageLookup(Protocol):
 
     def by_country(self, country_code: str) -> Iterator[Package]: ...
 
-    def by_region(self, region: str) -> Iterator[Package]: ...
+    def spanning(self, region: str) -> Iterator[Package]:
+        """Packages of `region` that cover more than their own country (Package.spans_beyond_its_country)."""
+        ...
 
 
 class MyPackageLookup(Protocol):
@@ -98,13 +100,15 @@ def resolve_target(
 
 def candidate_packages(original: Package | None, destination: str, packages: PackageLookup) -> list[Package]:
     """Packages that might stand in for `original` in `destination`: Queries on the country index
-    (the destination) and the region index (the original's region, and global packages). Never a
-    Scan. The equivalence rules decide which of them are usable."""
+    (the destination) and on the sparse spanning-region index (the multi-country packages of the
+    original's region, and the global ones). Never a Scan. A single-country package of another
+    country could never cover the destination, so none is read. The equivalence rules decide which
+    of them are usable."""
     seen: dict[str, Package] = {}
     queries = [packages.by_country(destination)]
     regions = {original.region} if original is not None and original.region else set()
     regions.add(GLOBAL_REGION)
-    queries.extend(packages.by_region(region) for region in sorted(regions))
+    queries.extend(packages.spanning(region) for region in sorted(regions))
     for query in queries:
         for package in query:
             seen.setdefault(package.reseller_id, package)

@@ -177,7 +177,7 @@ class CandidateFinder:
     def __init__(self, packages: CatalogReader) -> None:
         self._packages = packages
         self._by_country: dict[str, list[Package]] = {}
-        self._by_region: dict[str, list[Package]] = {}
+        self._spanning: dict[str, list[Package]] = {}
 
     def get(self, reseller_id: str) -> Package | None:
         return self._packages.get(reseller_id)
@@ -188,10 +188,10 @@ class CandidateFinder:
             self._by_country[key] = list(self._packages.by_country(key))
         return iter(self._by_country[key])
 
-    def by_region(self, region: str) -> Iterator[Package]:
-        if region not in self._by_region:
-            self._by_region[region] = list(self._packages.by_region(region))
-        return iter(self._by_region[region])
+    def spanning(self, region: str) -> Iterator[Package]:
+        if region not in self._spanning:
+            self._spanning[region] = list(self._packages.spanning(region))
+        return iter(self._spanning[region])
 
 
 def _search(

@@ -89,6 +89,9 @@ def main(use_local: bool) -> None:
         set_container(None)
 
 
+RECORD_NOT_SAVED_EXIT = 4
+
+
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Compute the plan and write nothing.")
 @click.option("--force", is_flag=True, help="Apply even when the safety rules would refuse.")
@@ -96,7 +99,8 @@ def main(use_local: bool) -> None:
 def sync(dry_run: bool, force: bool, as_json: bool) -> None:
     """Sync the catalog from Roamify now, in this process.
 
-    Exit status: 0 applied (or dry run), 1 failed, 2 refused by the safety rules, 3 partial.
+    Exit status: 0 applied (or dry run), 1 failed, 2 refused by the safety rules, 3 partial,
+    4 ran but its run record could not be written (the summary printed is all there is).
     """
     from roamsync.container import sync_catalog
 
@@ -106,8 +110,14 @@ def sync(dry_run: bool, force: bool, as_json: bool) -> None:
     text = _describe_run(body)
     if dry_run and body.get("samples"):
         text += "\n  samples: " + json.dumps(body["samples"])
+    if not outcome.recorded:
+        body["recorded"] = False
+        text += (
+            "\n  warning: the run record could not be written to the Runs table (this summary is all"
+            " there is); status will show the run as failed / abandoned after its 16-minute lease"
+        )
     _emit(body, as_json, text)
-    sys.exit(_exit_code(outcome.run))
+    sys.exit(_exit_code(outcome.run) if outcome.recorded else RECORD_NOT_SAVED_EXIT)
 
 
 @main.command()

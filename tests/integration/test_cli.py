@@ -4,6 +4,7 @@ environment (AWS_ENDPOINT_URL_DYNAMODB, ROAMIFY_BASE_URL) exactly as an operator
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,39 @@ def test_a_refused_sync_exits_2_and_says_why(local_stack: LocalStack) -> None:
         local_stack.simulator.restore_packages(removed)
     assert code == 2
     assert "refused" in output and "deactivation_ratio_exceeded" in output
+
+
+def test_a_sync_whose_run_record_cannot_be_written_exits_4_with_its_summary(
+    local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roamsync.adapters.dynamo import RunRepository
+    from roamsync.domain.errors import StorageError
+    from roamsync.domain.runs import ABANDONED, RUN_LEASE, Run
+
+    real_save = RunRepository.save
+    saves: list[str] = []
+
+    def save(self: RunRepository, run: Run) -> None:
+        saves.append(run.status.value)
+        if len(saves) == 2:  # the finishing record, refused past the SDK's retries
+            raise StorageError("PutItem on Runs failed: throughput exceeded")
+        real_save(self, run)
+
+    monkeypatch.setattr(RunRepository, "save", save)
+    code, output = run_cli("sync", "--json")
+    monkeypatch.setattr(RunRepository, "save", real_save)
+
+    body = json.loads(output)
+    assert code == 4
+    assert (body["status"], body["recorded"]) == ("succeeded", False)
+    [stored] = [r for r in sync_runs(local_stack) if r["run_id"] == body["runId"]]
+    assert stored["status"] == "running"
+    # the first read after the lease settles it, so the runs after this test see it finished
+    late = RunRepository(clock=lambda: datetime.now(UTC) + RUN_LEASE + timedelta(minutes=1))
+    settled = late.get(body["runId"])
+    assert settled is not None and (settled.status.value, settled.reason) == ("failed", ABANDONED)
+    [stored] = [r for r in sync_runs(local_stack) if r["run_id"] == body["runId"]]
+    assert stored["status"] == "failed"
 
 
 def test_status_lists_the_latest_sync_runs(local_stack: LocalStack) -> None:

@@ -71,25 +71,21 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from werkzeug.test import Client
 
 from roamsync.adapters.dynamo import PackageRepository
-from roamsync.container import Container, set_container, sync_catalog
+from roamsync.container import Container, sync_catalog
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.orders import order_id_for
 from roamsync.domain.packages import Package
 from roamsync.domain.runs import Trigger
 from roamsync.services.sync import new_sync_run
-from roamsync.settings import reset_settings
 from roamsync_dev import lambda_runtime
-from roamsync_dev.gateway import Gateway
-from tests.conftest import make_settings
 from tests.fakes.dynamo import CountingBatchSend
 from tests.fakes.faults import DynamoThrottle, atomic_moto
 from tests.fakes.orders import FakeCatalog
 from tests.faults.invariants import Snapshot, Witness, check_all, run_records
 from tests.integration.test_nightly import SCHEDULED_EVENT, a_fixable_row
-from tests.integration.test_orders import fallback_for, local_packages
+from tests.integration.test_orders import Shop, fallback_for, local_packages, running_shop
 
 CLIENT = {"Authorization": "Bearer client-secret-token", "Content-Type": "application/json"}
 ADMIN = {"Authorization": "Bearer admin-secret-token"}
@@ -265,43 +261,12 @@ def run_catalog_case(
 # ---- checkout and orders ----------------------------------------------------------------------------
 
 
-class Shop:
-    """The handlers behind the local gateway (authorizer included), on moto and the simulator."""
-
-    def __init__(self, container: Container, sim: Any, gateway: Gateway) -> None:
-        self.container, self.sim, self.gateway = container, sim, gateway
-        self.catalog = container.packages.load_all()  # as the clean sync left it
-
-    def client(self) -> Client:
-        return Client(self.gateway)
-
-
 @pytest.fixture
 def shop(aws: None, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
-    # Short timeouts: a timed-out create gives up after 0.5 s while the simulator hangs for 1 s.
-    container = Container(
-        make_settings(
-            simulator.url,
-            roamify_connect_timeout_seconds=0.5,
-            order_create_timeout_seconds=0.5,
-            order_lookup_timeout_seconds=0.5,
-            order_lookup_max_attempts=2,
-            order_breaker_failure_threshold=3,
-            order_time_budget_seconds=10,
-            order_deadline_margin_seconds=0.5,
-        )
-    )
-    simulator.faults.timeout_seconds = 1.0
-    reset_settings()
-    set_container(container)
-    sync_catalog(container, Trigger.CLI)
-    gateway = Gateway(lambda_runtime.default_template())
-    try:
-        yield Shop(container, simulator, gateway)
-    finally:
-        gateway.close(timeout=5)
-        set_container(None)
-        reset_settings()
+    """The handlers behind the local gateway (authorizer included) on moto and the simulator, with
+    the order tests' short timeouts and a breaker opening after 3 upstream failures."""
+    with running_shop(simulator, monkeypatch, full_catalog=True) as shop:
+        yield shop
 
 
 def stale_with_fallback(catalog: dict[str, Package]) -> Package:
@@ -350,7 +315,8 @@ def drive_orders(shop: Shop, dynamo: str, witness: Witness, live: Package, stale
 def run_shop_case(
     shop: Shop, path: str, upstream: str, dynamo: str, mp: Any, *, throttled_calls: int = 1
 ) -> None:
-    live, stale = local_packages(shop.catalog)[0], stale_with_fallback(shop.catalog)
+    catalog = shop.catalog()  # as the clean sync left it
+    live, stale = local_packages(catalog)[0], stale_with_fallback(catalog)
     shop.sim.remove_packages([stale.reseller_id])
     witness = Witness(Snapshot.take())
     if dynamo == "race":
@@ -365,7 +331,7 @@ def run_shop_case(
     else:
         drive(shop, dynamo, witness, live, stale)
     shop.sim.reset_faults()
-    check_all(witness, upstream_orders=shop.sim.orders, catalog=lambda: shop.catalog)
+    check_all(witness, upstream_orders=shop.sim.orders, catalog=lambda: catalog)
 
 
 @pytest.mark.parametrize(("path", "upstream", "dynamo"), CASES)

@@ -35,6 +35,7 @@ from typing import Any
 
 REGION = "eu-west-1"
 SCENARIOS = ("first sync", "no-op resync", "1% changed")
+RUN_COUNTS = ("fetched", "inserted", "updated", "unchanged", "deactivated", "reactivated", "skipped", "pages")
 APPROACHES = ("roamsync", "naive")
 
 
@@ -46,6 +47,7 @@ class Figures:
     seconds: float = 0.0
     peak_mib: float = 0.0  # the step process's peak resident set
     growth_mib: float = 0.0  # that peak less the resident set just before the step
+    run_counts: dict[str, int] = field(default_factory=dict)  # roamsync's run record: what it decided
 
     def ops(self) -> str:
         return " ".join(f"{op}={n}" for op, n in sorted(self.dynamodb.items())) or "-"
@@ -81,7 +83,7 @@ def _peak_resident_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def roamsync_sync(client: Any, repo: Any, runs: Any, settings: Any) -> None:
+def roamsync_sync(client: Any, repo: Any, runs: Any, settings: Any) -> dict[str, int]:
     from roamsync.domain.runs import Trigger
     from roamsync.services.sync import run_sync
 
@@ -96,9 +98,10 @@ def roamsync_sync(client: Any, repo: Any, runs: Any, settings: Any) -> None:
     )
     if outcome.run.status.value != "succeeded":
         raise SystemExit(f"benchmark sync did not succeed: {outcome.run.summary()}")
+    return dict(outcome.run.counts)
 
 
-def naive_sync(client: Any, dynamodb: Any, table_name: str) -> None:
+def naive_sync(client: Any, dynamodb: Any, table_name: str) -> dict[str, int]:
     """The replaced system: fetch, delete every stored package one by one, put every package."""
     from roamsync.adapters.dynamo import package_to_item
     from roamsync.domain.packages import NormalisedCatalog, normalise_nodes
@@ -118,6 +121,7 @@ def naive_sync(client: Any, dynamodb: Any, table_name: str) -> None:
         dynamodb.delete_item(TableName=table_name, Key={"reseller_id": key})
     for package in catalog.packages.values():
         dynamodb.put_item(TableName=table_name, Item=package_to_item(package).serialize())
+    return {"deleted": len(keys), "put": len(catalog.packages)}
 
 
 def run_step(approach: str, tables: dict[str, str], endpoint: str, roamify_url: str) -> Figures:
@@ -144,14 +148,14 @@ def run_step(approach: str, tables: dict[str, str], endpoint: str, roamify_url: 
     client = RoamifyClient(roamify_url, "bench", retry=RetryPolicy(2, 0.01, 0.05))
     dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
     counter.attach(dynamodb)
-    step: Callable[[], None] = (
+    step: Callable[[], dict[str, int]] = (
         functools.partial(roamsync_sync, client, PackageRepository(), RunRepository(), settings)
         if approach == "roamsync"
         else functools.partial(naive_sync, client, dynamodb, tables["PackagesTable"])
     )
     before = _resident_mib()
     started = time.perf_counter()
-    step()
+    counts = step()
     seconds = time.perf_counter() - started
     peak = _peak_resident_mib()
     return Figures(
@@ -160,6 +164,7 @@ def run_step(approach: str, tables: dict[str, str], endpoint: str, roamify_url: 
         seconds=seconds,
         peak_mib=peak,
         growth_mib=max(0.0, peak - before),
+        run_counts=counts,
     )
 
 
@@ -173,14 +178,16 @@ def serve_dynamodb(endpoints: Any) -> None:
         time.sleep(3600)
 
 
-def run_all(size: int, seed: int, endpoint: str, spawn: Any) -> dict[str, dict[str, Figures]]:
+def run_all(
+    size: int, seed: int, endpoint: str, spawn: Any, approaches: tuple[str, ...] = APPROACHES
+) -> dict[str, dict[str, Figures]]:
     import boto3
 
     from roamsync_dev.simulator import RoamifySimulator, start_server
     from roamsync_dev.template import create_tables, load_template
 
-    results: dict[str, dict[str, Figures]] = {approach: {} for approach in APPROACHES}
-    for approach in APPROACHES:
+    results: dict[str, dict[str, Figures]] = {approach: {} for approach in approaches}
+    for approach in approaches:
         tables = {
             "PackagesTable": f"bench-{approach}-packages",
             "MyPackagesTable": f"bench-{approach}-my",
@@ -235,6 +242,15 @@ def report(size: int, results: dict[str, dict[str, Figures]]) -> str:
             f"{sum(ours.dynamodb.values())} vs {sum(base.dynamodb.values())}; "
             f"time: {ours.seconds / base.seconds:.2f} of naive"
         )
+    return "\n".join([*lines, "", run_record_report(results)])
+
+
+def run_record_report(results: dict[str, dict[str, Figures]]) -> str:
+    lines = ["roamsync's run records (what each sync decided):"]
+    for scenario in SCENARIOS:
+        counts = results["roamsync"][scenario].run_counts
+        decided = ", ".join(f"{k} {counts[k]}" for k in RUN_COUNTS if k in counts)
+        lines.append(f"  {scenario:<14} {decided}")
     return "\n".join(lines)
 
 
@@ -242,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--roamsync-only", action="store_true", help="skip the naive baseline (no comparison printed)"
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -254,11 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         endpoint = endpoints.get(timeout=60)
         print(f"sync benchmark, {args.size} packages: DynamoDB at {endpoint}", flush=True)
-        results = run_all(args.size, args.seed, endpoint, spawn)
+        approaches = ("roamsync",) if args.roamsync_only else APPROACHES
+        results = run_all(args.size, args.seed, endpoint, spawn, approaches)
     finally:
         dynamodb.terminate()
         dynamodb.join(timeout=10)
     print()
+    if args.roamsync_only:
+        print(run_record_report(results))
+        return 0
     print(report(args.size, results))
     return 0
 

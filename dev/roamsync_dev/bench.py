@@ -280,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         dynamodb.join(timeout=10)
     print()
     if args.roamsync_only:
+        for scenario in SCENARIOS:
+            f = results["roamsync"][scenario]
+            print(
+                f"{scenario:<14} items written {f.items_written}, peak {f.peak_mib:.1f} MiB "
+                f"(+{f.growth_mib:.1f}), {f.ops()}"
+            )
         print(run_record_report(results))
         return 0
     print(report(args.size, results))

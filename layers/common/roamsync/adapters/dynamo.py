@@ -114,7 +114,7 @@ class BatchWriteFailed(StorageError):
 
 
 def write_in_batches(
-    requests: Sequence[dict[str, Any]],
+    requests: Sequence[Any],
     table_name: str,
     send: BatchSend,
     *,
@@ -122,17 +122,22 @@ def write_in_batches(
     base_backoff_ms: int,
     cap_backoff_ms: int = 2_000,
     sleep: Callable[[float], None] = time.sleep,
+    to_request: Callable[[Any], dict[str, Any]] | None = None,
 ) -> int:
     """Write put requests 25 per BatchWriteItem, resending UnprocessedItems with capped, full-jitter
     exponential backoff. Returns the number of BatchWriteItem calls; raises BatchWriteFailed when
     a batch still has unprocessed items after `max_attempts` sends.
+
+    With `to_request`, `requests` are the things to write and each batch is turned into put
+    requests only when it is sent: a 50,000-package first sync never holds 50,000 serialised items.
     """
     # Hand-written rather than pynamodb's BatchWrite: that one resends unprocessed items with no
     # backoff at all, and the retry must resume with only what is left, which a plain retry
     # decorator cannot express.
     calls = 0
     for start in range(0, len(requests), BATCH_SIZE):
-        pending = list(requests[start : start + BATCH_SIZE])
+        batch = requests[start : start + BATCH_SIZE]
+        pending = [to_request(r) for r in batch] if to_request else list(batch)
         for attempt in range(1, max_attempts + 1):
             calls += 1
             response = send(pending)
@@ -151,6 +156,10 @@ def write_in_batches(
             )
             sleep(random.uniform(0, ceiling) / 1000)  # noqa: S311 - jitter  # nosec B311
     return calls
+
+
+def _put_request(package: Package) -> dict[str, Any]:
+    return {"PutRequest": {"Item": package_to_item(package).serialize()}}
 
 
 class PackageRepository:
@@ -191,13 +200,14 @@ class PackageRepository:
 
     def write(self, packages: Iterable[Package]) -> int:
         """Put every package, 25 a call; returns the number of BatchWriteItem calls made."""
-        requests = [{"PutRequest": {"Item": package_to_item(p).serialize()}} for p in packages]
-        if not requests:
+        to_write = list(packages)
+        if not to_write:
             return 0
         return write_in_batches(
-            requests,
+            to_write,
             self.table_name,
             self._send or self.default_send,
+            to_request=_put_request,
             max_attempts=self._max_attempts,
             base_backoff_ms=self._base_backoff_ms,
             sleep=self._sleep,

@@ -47,7 +47,9 @@ SUMMARY_FIELDS = (
 
 
 # The conftest simulator's catalog (200 packages, seed 7), normalised as a sync does it.
-_CATALOG: dict[str, Package] = {}
+# The simulator's catalog normalised, fetched once per distinct simulator catalog (the fault matrix
+# runs these shops on a smaller simulator than this module's).
+_CATALOGS: dict[tuple[str, ...], dict[str, Package]] = {}
 
 
 def sync(container: Container) -> None:
@@ -89,14 +91,15 @@ class Shop:
         return self.container.packages.load_all()
 
 
-def upstream_catalog(container: Container) -> dict[str, Package]:
-    """The seeded simulator's catalog, normalised: fetched once per module (it is the same each time)."""
-    if not _CATALOG:
+def upstream_catalog(container: Container, simulator: Any) -> dict[str, Package]:
+    """The seeded simulator's catalog, normalised: fetched once per simulator catalog."""
+    key = tuple(simulator.package_ids())
+    if key not in _CATALOGS:
         catalog = NormalisedCatalog()
         for page in container.roamify.iter_catalog_pages(50):
             normalise_nodes(page.nodes, catalog)
-        _CATALOG.update(catalog.packages)
-    return _CATALOG
+        _CATALOGS[key] = dict(catalog.packages)
+    return _CATALOGS[key]
 
 
 @contextmanager
@@ -121,7 +124,7 @@ def running_shop(simulator: Any, monkeypatch: pytest.MonkeyPatch, *, full_catalo
     monkeypatch.setenv("ADMIN_TOKEN", "admin-secret-token")
     reset_settings()
     set_container(container)
-    catalog = upstream_catalog(container)
+    catalog = upstream_catalog(container, simulator)
     # What a sync writes; bad-input tests need only the one package they name.
     container.packages.write(catalog.values() if full_catalog else [pick_live(catalog)])
     simulator.reset_counts()
@@ -176,15 +179,16 @@ def pick_live(catalog: dict[str, Package]) -> Package:
     return local_packages(catalog)[0]
 
 
-_PICKS: list[Picks] = []
+_PICKS: dict[tuple[str, ...], Picks] = {}
 
 
 @pytest.fixture
-def picks() -> Picks:
-    if not _PICKS:
-        assert _CATALOG, "a shop fixture fetches the catalog first"
-        catalog = FakeCatalog(_CATALOG.values())
-        local = local_packages(_CATALOG)
+def picks(shop: Shop) -> Picks:
+    key = tuple(shop.sim.package_ids())
+    if key not in _PICKS:
+        upstream = upstream_catalog(shop.container, shop.sim)
+        catalog = FakeCatalog(upstream.values())
+        local = local_packages(upstream)
         with_fallback = next(p for p in local if fallback_for(catalog, p) is not None)
         without_fallback = next(
             p
@@ -197,10 +201,10 @@ def picks() -> Picks:
                 max_price_increase=TOLERANCE,
             )
         )
-        _PICKS.append(
-            Picks(live=pick_live(_CATALOG), with_fallback=with_fallback, without_fallback=without_fallback)
+        _PICKS[key] = Picks(
+            live=pick_live(upstream), with_fallback=with_fallback, without_fallback=without_fallback
         )
-    return _PICKS[0]
+    return _PICKS[key]
 
 
 def order_body(package: Package, quantity: int = 1) -> dict[str, Any]:

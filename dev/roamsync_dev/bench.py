@@ -47,7 +47,7 @@ class Figures:
     seconds: float = 0.0
     peak_mib: float = 0.0  # the step process's peak resident set
     growth_mib: float = 0.0  # that peak less the resident set just before the step
-    run_counts: dict[str, int] = field(default_factory=dict)  # roamsync's run record: what it decided
+    run_counts: dict[str, int] = field(default_factory=dict)  # roamsync's run record (naive: none)
 
     def ops(self) -> str:
         return " ".join(f"{op}={n}" for op, n in sorted(self.dynamodb.items())) or "-"
@@ -102,7 +102,8 @@ def roamsync_sync(client: Any, repo: Any, runs: Any, settings: Any) -> dict[str,
 
 
 def naive_sync(client: Any, dynamodb: Any, table_name: str) -> dict[str, int]:
-    """The replaced system: fetch, delete every stored package one by one, put every package."""
+    """The replaced system: fetch, delete every stored package one by one, put every package.
+    It keeps no run record: the counts it returns are empty."""
     from roamsync.adapters.dynamo import package_to_item
     from roamsync.domain.packages import NormalisedCatalog, normalise_nodes
 
@@ -121,7 +122,7 @@ def naive_sync(client: Any, dynamodb: Any, table_name: str) -> dict[str, int]:
         dynamodb.delete_item(TableName=table_name, Key={"reseller_id": key})
     for package in catalog.packages.values():
         dynamodb.put_item(TableName=table_name, Item=package_to_item(package).serialize())
-    return {"deleted": len(keys), "put": len(catalog.packages)}
+    return {}
 
 
 def run_step(approach: str, tables: dict[str, str], endpoint: str, roamify_url: str) -> Figures:

@@ -175,13 +175,13 @@ def run(size: int, requests: int, block_requests: int, endpoint: str) -> dict[st
         if outcome.run.status.value != "succeeded":
             raise SystemExit(f"benchmark sync did not succeed: {outcome.run.summary()}")
 
+        catalog = packages.load_all()
         local = sorted(
             p.reseller_id
-            for p in packages.load_all().values()
+            for p in catalog.values()
             if p.geography == "local" and destination_of(p, None) is not None
         )
         sellable, gone = local[0], local[1]
-        catalog = packages.load_all()
         regions = {catalog[gone].region, GLOBAL_REGION}
         in_regions = [p for p in catalog.values() if p.region in regions]
         spanning = sum(p.spans_beyond_its_country for p in in_regions)

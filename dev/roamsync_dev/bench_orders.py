@@ -34,11 +34,10 @@ from typing import Any
 
 import boto3
 
-from roamsync.container import Container, set_container
+from roamsync.container import Container, set_container, sync_catalog
 from roamsync.domain.packages import Package
 from roamsync.domain.runs import Trigger
 from roamsync.observability import log_to
-from roamsync.services.sync import run_sync
 from roamsync.settings import Settings
 from roamsync_dev import lambda_runtime
 from roamsync_dev.simulator import RoamifySimulator, start_server
@@ -140,9 +139,14 @@ def settings_for(endpoint: str, roamify_url: str, breaker_threshold: int | None)
 
 def orderable(container: Container) -> list[Package]:
     """Active single-country packages, in a fixed order: what the orders cycle through."""
-    packages = container.packages.load_all().values()
+    return orderable_from(container.packages.load_all())
+
+
+def orderable_from(catalog: dict[str, Package]) -> list[Package]:
+    """`orderable` over a catalog already read."""
     return sorted(
-        (p for p in packages if p.status == "active" and p.geography == "local"), key=lambda p: p.reseller_id
+        (p for p in catalog.values() if p.status == "active" and p.geography == "local"),
+        key=lambda p: p.reseller_id,
     )
 
 
@@ -281,15 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_for(endpoint, sim_server.url, args.breaker_threshold)
         container = Container(settings)
         set_container(container)
-        run_sync(
-            source=container.roamify,
-            packages=container.packages,
-            runs=container.runs,
-            clock=container.clock,
-            max_deactivation_ratio=settings.sync_max_deactivation_ratio,
-            page_size=settings.roamify_page_size,
-            trigger=Trigger.CLI,
-        )
+        sync_catalog(container, Trigger.CLI)
         packages = orderable(container)
         rates = [float(r) for r in args.rates.split(",")]
         # EMF metric lines and logs go to stdout in Lambda; here they would bury the figures.

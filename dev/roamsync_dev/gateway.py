@@ -586,11 +586,6 @@ class Gateway:
                 self._pending -= 1
                 self._idle.notify_all()
 
-    @property
-    def background_pending(self) -> int:
-        with self._idle:
-            return self._pending
-
     def wait_for_background(self, timeout: float | None = 30.0) -> bool:
         """Block until no asynchronous invocation is queued or running (including ones they start).
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from roamsync_dev import lambda_runtime
 from roamsync_dev.gateway import Gateway, RunningGateway, serve_gateway
-from roamsync_dev.template import create_tables, schedules, table_env
+from roamsync_dev.template import LOCAL_REGION, create_tables, schedules, table_env
 
 HOST = "127.0.0.1"
 DEFAULT_DYNAMODB_PORT = 4566
@@ -39,8 +39,7 @@ DEFAULT_SIMULATOR_PORT = 4010
 DEFAULT_GATEWAY_PORT = 3000
 DEFAULT_SIMULATOR_SIZE = 500
 DEFAULT_SIMULATOR_SEED = 7
-DEFAULT_REGION = "us-east-1"
-LOCAL_STACK_NAME = "roamsync-local"
+DEFAULT_REGION = LOCAL_REGION
 SYNC_FUNCTION = "SyncFunction"
 SYNC_ROUTE = "/api/admin/packages/sync"
 
@@ -67,6 +66,11 @@ def _embedded_moto_server(host: str, port: int) -> Any:
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=QuietHandler)
             self._server_ready_event.set()
             self._server.serve_forever(0.05)
+
+        def stop(self) -> None:
+            super().stop()
+            if self._server is not None:  # ThreadedMotoServer.stop() leaves its listening socket open
+                self._server.server_close()
 
     return QuietMotoServer(ip_address=host, port=port, verbose=False)
 
@@ -186,10 +190,6 @@ class LocalStack:
             self.simulator_server = None
         if self.dynamodb_server is not None:
             self.dynamodb_server.stop()
-            # ThreadedMotoServer.stop() leaves its listening socket open.
-            inner = getattr(self.dynamodb_server, "_server", None)
-            if inner is not None:
-                inner.server_close()
             self.dynamodb_server = None
         self._restore_environment()
         self.started = False

@@ -408,7 +408,6 @@ class RoamifySimulator:
         self._batches = 0
         self._listings: list[tuple[int, str, str]] | None = None  # (node id, packageId, slug), sorted
         self._price_ranges: dict[str, tuple[float, float]] = {}
-        self._raw_pages: dict[int, list[dict[str, Any]]] = {}
         self._raw_injections: dict[int, list[dict[str, Any]]] = {}
         self._store(generate_catalog(size, seed))
         self._routes: dict[tuple[str, str], Callable[[Request], Response]] = {
@@ -487,14 +486,6 @@ class RoamifySimulator:
             fresh = _generate(n, self._seed, batch=self._batches, exclude=known)
             self._store(fresh)
             return [package["packageId"] for package in fresh]
-
-    def set_raw_page_override(self, page: int, raw_country_nodes: list[dict[str, Any]] | None) -> None:
-        """Serve `raw_country_nodes` verbatim as ``data.packages`` of that page (None restores the page)."""
-        with self._lock:
-            if raw_country_nodes is None:
-                self._raw_pages.pop(page, None)
-            else:
-                self._raw_pages[page] = copy.deepcopy(raw_country_nodes)
 
     def inject_raw_packages(self, page: int, raw_packages: list[dict[str, Any]] | None) -> None:
         """Append raw PACKAGE records (e.g. :func:`malformed_packages`) to the first node of that page."""
@@ -590,8 +581,6 @@ class RoamifySimulator:
         if self.faults.fail_page == page:
             return _failed(self.faults.fail_page_status, "Internal server error")
         with self._lock:
-            if page in self._raw_pages:
-                return _success({"packages": copy.deepcopy(self._raw_pages[page])})
             listings = self._filtered_listings(request)
             nodes = self._group_by_node(listings[(page - 1) * page_size : page * page_size])
             injected = copy.deepcopy(self._raw_injections.get(page, []))
@@ -754,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     simulator = RoamifySimulator(args.size, args.seed, args.api_key, args.page_size_default)
     signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's TERM stops it as cleanly as Ctrl-C
-    server = serve_wsgi(simulator, args.host, args.port, name="roamify-simulator", access_log=True)
+    server = start_server(simulator, args.host, args.port, quiet=False)
     print(f"Roamify simulator on {server.url} (key {args.api_key!r}, {args.size} packages); Ctrl-C stops it")
     try:
         server.thread.join()

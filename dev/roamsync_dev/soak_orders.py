@@ -39,19 +39,16 @@ from typing import Any
 
 import boto3
 
-from roamsync.container import Container, set_container
+from roamsync.container import Container, set_container, sync_catalog
 from roamsync.domain.equivalence import is_equivalent_or_better
 from roamsync.domain.orders import order_id_for
 from roamsync.domain.packages import Package
 from roamsync.domain.runs import Trigger
 from roamsync.observability import log_to
-from roamsync.services.sync import run_sync
 from roamsync.settings import Settings
-from roamsync_dev.bench_orders import API_KEY, TABLES, invoke, order_of, settings_for
+from roamsync_dev.bench_orders import API_KEY, REGION, TABLES, invoke, order_of, orderable_from, settings_for
 from roamsync_dev.simulator import ORDER_CREATE, RoamifySimulator, start_server
 from roamsync_dev.template import create_tables, load_template
-
-REGION = "eu-west-1"
 
 
 @dataclass(frozen=True)
@@ -163,8 +160,9 @@ def run_soak(
     simulator's order log. Needs the catalog synced into the tables `settings` names; makes
     `--gone` of the ordered packages disappear from the simulator (it does not restore them)."""
     rng = random.Random(seed)
-    set_container(Container(settings))  # a fresh container: a fresh breaker, as a new Lambda has
-    catalog = Container(settings).packages.load_all()
+    container = Container(settings)  # a fresh container: a fresh breaker, as a new Lambda has
+    set_container(container)
+    catalog = container.packages.load_all()
     packages = orderable_from(catalog)
     gone = rng.sample(packages, max(1, round(gone_share * len(packages))))
     sim.remove_packages(p.reseller_id for p in gone)
@@ -212,14 +210,6 @@ def run_soak(
 
     _check_log(report, sim.orders[first_upstream:], plans, catalog, settings)
     return report
-
-
-def orderable_from(catalog: dict[str, Package]) -> list[Package]:
-    """Active single-country packages, in a fixed order (as bench_orders orders them)."""
-    return sorted(
-        (p for p in catalog.values() if p.status == "active" and p.geography == "local"),
-        key=lambda p: p.reseller_id,
-    )
 
 
 def _check_log(
@@ -282,15 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         settings = settings_for(endpoint, sim_server.url, None)
         container = Container(settings)
-        synced = run_sync(
-            source=container.roamify,
-            packages=container.packages,
-            runs=container.runs,
-            clock=container.clock,
-            max_deactivation_ratio=settings.sync_max_deactivation_ratio,
-            page_size=settings.roamify_page_size,
-            trigger=Trigger.CLI,
-        )
+        synced = sync_catalog(container, Trigger.CLI)
         if synced.run.status.value != "succeeded":
             raise SystemExit(f"the catalog sync before the soak did not succeed: {synced.run.status}")
         log_to(io.StringIO())  # EMF metric lines and logs would bury the figures

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +37,12 @@ class Shop:
         self.cache = FakeValidationCache(self.clock)
 
     def validate(
-        self, *, package_id: str | None = None, my_package_id: str | None = None, ttl: int = TTL
+        self,
+        *,
+        package_id: str | None = None,
+        my_package_id: str | None = None,
+        ttl: int = TTL,
+        remaining: Callable[[], float] | None = None,
     ) -> CheckoutAnswer:
         return validate_checkout(
             my_package_id=my_package_id,
@@ -48,6 +54,7 @@ class Shop:
             clock=self.clock,
             cache_ttl_seconds=ttl,
             max_price_increase=Decimal("0.10"),
+            remaining=remaining,
         )
 
 
@@ -425,18 +432,7 @@ def test_a_regional_row_whose_country_code_the_package_does_not_cover_is_held_to
 def test_with_no_time_left_roamify_is_not_asked_and_the_catalog_vouches_with_a_warning() -> None:
     shop = Shop(package("se-5gb"))
 
-    answer = validate_checkout(
-        my_package_id=None,
-        package_id="se-5gb",
-        packages=shop.packages,
-        my_packages=shop.my_packages,
-        confirm_upstream=shop.roamify,
-        cache=shop.cache,
-        clock=shop.clock,
-        cache_ttl_seconds=TTL,
-        max_price_increase=Decimal("0.10"),
-        remaining=lambda: 0.0,
-    )
+    answer = shop.validate(package_id="se-5gb", remaining=lambda: 0.0)
 
     assert (answer.action, answer.reason, answer.http_status) == ("warn", "upstream_unreachable", 200)
     assert shop.roamify.calls == []
@@ -449,18 +445,7 @@ def test_roamify_is_asked_within_the_time_the_caller_has() -> None:
     def remaining() -> float:
         return 4.2
 
-    validate_checkout(
-        my_package_id=None,
-        package_id="se-5gb",
-        packages=shop.packages,
-        my_packages=shop.my_packages,
-        confirm_upstream=shop.roamify,
-        cache=shop.cache,
-        clock=shop.clock,
-        cache_ttl_seconds=TTL,
-        max_price_increase=Decimal("0.10"),
-        remaining=remaining,
-    )
+    shop.validate(package_id="se-5gb", remaining=remaining)
 
     assert shop.roamify.remaining == [remaining]
 

@@ -22,6 +22,7 @@ from roamsync.container import Container, get_container, sync_catalog
 from roamsync.domain.runs import Run, RunStatus, Trigger
 from roamsync.http import error_response, json_response, new_resolver
 from roamsync.observability import add_count, add_counts, get_logger, lambda_entrypoint
+from roamsync.services.recording import finish_run
 from roamsync.services.sync import SyncOutcome, new_sync_run
 
 WORKER_TASK = "roamsync.sync"
@@ -75,9 +76,9 @@ def start_sync(body: Annotated[SyncRequest | None, Body()] = None) -> Response[s
             {"task": WORKER_TASK, "runId": run.run_id, "force": request.force}
         )
     except Exception as exc:
-        run.status, run.reason, run.error = RunStatus.FAILED, "invoke_failed", str(exc)
-        run.finished_at = container.clock()
-        container.runs.save(run)
+        finish_run(
+            run, container.runs, container.clock, RunStatus.FAILED, reason="invoke_failed", error=str(exc)
+        )
         get_logger().exception("could not start the sync worker", extra={"run_id": run.run_id})
         return error_response(
             503, "sync_not_started", "the sync could not be started; try again", runId=run.run_id

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import random
 import time
@@ -525,7 +524,7 @@ class RunRepository:
         try:
             self._item(run).save(condition=RunItem.status == RunStatus.PENDING.value)
         except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 return False
             raise StorageError(f"PutItem on Runs failed: {exc.msg}") from None
         return True
@@ -544,8 +543,7 @@ class RunRepository:
                 if len(chunks) != len(keys):
                     raise StorageError(f"run {run_id}: {len(keys) - len(chunks)} change chunks are missing")
                 record["details"]["changes"] = [change for key in keys for change in chunks[key]]
-            run = Run.model_validate(record)
-            return self._settled(run, reread=lambda: self.get(run_id))
+            return self._settled(Run.model_validate(record))
         except RunItem.DoesNotExist:
             return None
         except PynamoDBException as exc:
@@ -554,14 +552,9 @@ class RunRepository:
     def latest(self, kind: RunKind, limit: int = 10) -> list[Run]:
         """The newest runs of one kind, newest first (a Query on the kind index)."""
         items = RunItem.kind_index.query(kind.value, scan_index_forward=False, limit=limit)
-        runs = [Run.model_validate(item.record) for item in items]
-        return [self._settled(run, reread=functools.partial(self._record_of, run.run_id)) for run in runs]
+        return [self._settled(Run.model_validate(item.record)) for item in items]
 
-    @staticmethod
-    def _record_of(run_id: str) -> Run:
-        return Run.model_validate(RunItem.get(run_id).record)
-
-    def _settled(self, run: Run, reread: Callable[[], Run | None]) -> Run:
+    def _settled(self, run: Run) -> Run:
         """`run`, or — when its lease ran out — the run settled as abandoned (and written back,
         conditionally: a run whose status changed since it was read is read again instead)."""
         if not run.is_abandoned(self._clock()):
@@ -571,8 +564,8 @@ class RunRepository:
         try:
             self._item(run, self._record_with_chunks(run)).save(condition=RunItem.status == seen)
         except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return reread() or run
+            if _condition_failed(exc):
+                return self.get(run.run_id) or run
             # The reader still gets the settled view; the next read tries the write again.
             get_logger().warning(
                 "could not record an abandoned run", extra={"run_id": run.run_id, "error": exc.msg}

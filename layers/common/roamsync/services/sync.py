@@ -12,6 +12,7 @@ from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
 from roamsync.domain.sync_plan import RefusalReason, SyncPlan, plan_sync
 from roamsync.observability import get_logger
 from roamsync.services.ports import CatalogSource, Clock, PackageStore, Progress, RunStore
+from roamsync.services.recording import finish_run
 
 
 @dataclass
@@ -67,9 +68,10 @@ def run_sync(
     """
     progress = progress or _no_progress
     run = run or new_sync_run(clock, trigger, dry_run=dry_run, force=force)
+    claimed = run.status is RunStatus.RUNNING  # a worker's claim already recorded it as running
     run.status = RunStatus.RUNNING
     run.dry_run, run.forced = dry_run, force
-    if not dry_run:
+    if not dry_run and not claimed:
         try:
             runs.save(run)
         except StorageError as exc:
@@ -209,20 +211,15 @@ def _finish(
     reason: str | None,
     error: str | None,
 ) -> SyncOutcome:
-    run.status, run.reason, run.error = status, reason, error
-    run.finished_at = clock()
     log = get_logger()
     extra = {"run_id": run.run_id, "status": status.value, "reason": reason, "counts": run.counts}
     recorded = True
-    if not run.dry_run:
-        try:
-            runs.save(run)
-        except StorageError as exc:
-            # What the run did is done; only its record is missing. The log keeps the whole summary.
-            recorded = False
-            log.error(
-                "sync run record not saved", extra={**extra, "summary": run.summary(), "error": str(exc)}
-            )
+    try:
+        finish_run(run, runs, clock, status, reason=reason, error=error)
+    except StorageError as exc:
+        # What the run did is done; only its record is missing. The log keeps the whole summary.
+        recorded = False
+        log.error("sync run record not saved", extra={**extra, "summary": run.summary(), "error": str(exc)})
     if status in (RunStatus.FAILED, RunStatus.REFUSED):
         log.warning("sync did not apply", extra={**extra, "error": error})
     else:

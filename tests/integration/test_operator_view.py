@@ -15,7 +15,8 @@ import requests
 
 from roamsync.container import get_container, set_container, sync_catalog
 from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
-from roamsync_dev.local_stack import LOCAL_STACK_NAME, LocalStack
+from roamsync_dev.local_stack import LocalStack
+from roamsync_dev.template import LOCAL_STACK_NAME
 from tests.fakes.my_packages import shop_row
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from pynamodb.exceptions import PutError, PynamoDBException
 
 from roamsync.adapters.dynamo_models import OrderItem
 from roamsync.domain.errors import Conflict, StorageError
-from roamsync.domain.orders import Order, order_id_for
+from roamsync.domain.orders import Order
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -74,7 +74,3 @@ class OrderRepository:
             return None
         except PynamoDBException as exc:
             raise StorageError(f"GetItem on Orders failed: {exc.msg}") from None
-
-    def find_by_idempotency_key(self, idempotency_key: str) -> Order | None:
-        """The order made under `idempotency_key`, or None: one GetItem."""
-        return self.get(order_id_for(idempotency_key))

@@ -67,12 +67,3 @@ class RateLimited(UpstreamError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message, status=429)
         self.retry_after = retry_after
-
-
-class IncompleteSnapshot(UpstreamError):
-    """A catalog page failed after its retries: the snapshot is not whole."""
-
-    def __init__(self, message: str, *, page: int, cause: UpstreamError) -> None:
-        super().__init__(message, status=cause.status)
-        self.page = page
-        self.cause = cause

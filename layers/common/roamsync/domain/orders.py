@@ -119,10 +119,6 @@ class Attempt(BaseModel):
     at: datetime
 
     @property
-    def timed_out(self) -> bool:
-        return self.error == "timeout"
-
-    @property
     def sent(self) -> bool:
         """True when the request may have reached Roamify (anything but NOT_SENT)."""
         return self.outcome is not AttemptOutcome.NOT_SENT

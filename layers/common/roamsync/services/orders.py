@@ -189,10 +189,6 @@ class CircuitBreaker:
         with self._lock:
             return self._state
 
-    @property
-    def consecutive_failures(self) -> int:
-        return self._failures
-
     def retry_after(self) -> float:
         """Seconds until a call would be let through; 0 when one would be now."""
         with self._lock:
@@ -760,8 +756,9 @@ class _Driver:
             destinations = self.destinations()
             query = target.destination or (destinations[0] if destinations else original.country_code)
             found = {p.reseller_id: p for p in candidate_packages(original, query, self.ports.packages)}
+            # A configured fallback the Queries already returned is not read again.
             for package in self.policy.region_fallbacks.fallback_candidates(
-                original.region, self.ports.packages.get
+                original.region, lambda rid: found.get(rid) or self.ports.packages.get(rid)
             ):
                 found.setdefault(package.reseller_id, package)
             self._candidates = list(found.values())

@@ -109,7 +109,7 @@ def naive_sync(client: Any, dynamodb: Any, table_name: str) -> dict[str, int]:
 
     catalog = NormalisedCatalog()
     for page in client.iter_catalog_pages():
-        normalise_nodes(page.nodes, catalog)
+        normalise_nodes(page.nodes, catalog, page=page.number)
     scan: dict[str, Any] = {"TableName": table_name, "ProjectionExpression": "reseller_id"}
     keys: list[Any] = []
     while True:

@@ -46,6 +46,9 @@ def _describe_run(summary: dict[str, Any]) -> str:
     ]
     if counts:
         lines.append(f"  {counts}")
+    planned = summary.get("planned") or {}
+    if planned and planned != {k: summary["counts"].get(k) for k in planned}:
+        lines.append("  planned: " + ", ".join(f"{k} {v}" for k, v in planned.items()))
     if summary.get("reason") or summary.get("error"):
         lines.append(f"  reason: {summary.get('reason')}: {summary.get('error') or ''}".rstrip(": "))
     return "\n".join(lines)
@@ -90,6 +93,7 @@ def main(use_local: bool) -> None:
 
 
 RECORD_NOT_SAVED_EXIT = 4
+SYNC_IN_PROGRESS_EXIT = 5
 
 
 @main.command()
@@ -100,12 +104,17 @@ def sync(dry_run: bool, force: bool, as_json: bool) -> None:
     """Sync the catalog from Roamify now, in this process.
 
     Exit status: 0 applied (or dry run), 1 failed, 2 refused by the safety rules, 3 partial,
-    4 ran but its run record could not be written (the summary printed is all there is).
+    4 ran but its run record could not be written (the summary printed is all there is),
+    5 another sync is running (nothing was done; its run id is printed).
     """
     from roamsync.container import sync_catalog
 
     progress = _TerminalProgress(sys.stderr.isatty() and not as_json)
     outcome = sync_catalog(get_container(), Trigger.CLI, dry_run=dry_run, force=force, progress=progress)
+    if outcome.busy_with is not None:
+        payload = {"error": "sync_in_progress", "runId": outcome.busy_with}
+        _emit(payload, as_json, f"a sync is already running (run {outcome.busy_with}); nothing was done")
+        sys.exit(SYNC_IN_PROGRESS_EXIT)
     body = outcome.preview() if dry_run else outcome.run.summary()
     text = _describe_run(body)
     if dry_run and body.get("samples"):

@@ -148,7 +148,12 @@ class RunRecord(BaseModel):
     startedAt: str
     finishedAt: str | None
     durationMs: int | None
-    counts: dict[str, int]
+    counts: dict[str, int] = Field(
+        description="what the run did (for a sync: the packages it wrote, by kind)"
+    )
+    planned: dict[str, int] = Field(
+        description="a sync's plan by kind; differs from counts when it was refused, failed or was a dry run"
+    )
     timingsMs: dict[str, int]
     reason: str | None = Field(description="machine-readable refusal or failure code")
     error: str | None = Field(description="what went wrong, for an operator")

@@ -22,8 +22,8 @@ from roamsync.container import Container, get_container, sync_catalog
 from roamsync.domain.runs import Run, RunStatus, Trigger
 from roamsync.http import error_response, json_response, new_resolver
 from roamsync.observability import add_count, add_counts, get_logger, lambda_entrypoint
-from roamsync.services.recording import finish_run
-from roamsync.services.sync import SyncOutcome, new_sync_run
+from roamsync.services.sync import NIGHTLY_LOCK_WAIT_SECONDS, SYNC_IN_PROGRESS, SyncOutcome
+from roamsync.services.sync import start_sync as start_sync_in_background
 
 WORKER_TASK = "roamsync.sync"
 
@@ -43,10 +43,25 @@ class SyncStarted(BaseModel):
 
 
 def sync_now(
-    container: Container, trigger: Trigger, *, dry_run: bool, force: bool, run: Run | None = None
+    container: Container,
+    trigger: Trigger,
+    *,
+    dry_run: bool,
+    force: bool,
+    run: Run | None = None,
+    lock_wait_seconds: float = 0.0,
 ) -> SyncOutcome:
     """Run one sync in this invocation with the container's adapters, and publish its counts."""
-    outcome = sync_catalog(container, trigger, dry_run=dry_run, force=force, run=run)
+    scheduled = trigger is Trigger.SCHEDULE
+    outcome = sync_catalog(
+        container,
+        trigger,
+        dry_run=dry_run,
+        force=force,
+        run=run,
+        lock_wait_seconds=lock_wait_seconds,
+        record_skip=scheduled,
+    )
     if not dry_run:
         add_counts("Sync", {k: v for k, v in outcome.run.counts.items() if k != "pages"})
         add_counts("Sync", {"failed": int(outcome.run.status in (RunStatus.FAILED, RunStatus.REFUSED))})
@@ -60,6 +75,7 @@ def sync_now(
     responses={
         200: {"description": "dry run: the plan, nothing written"},
         202: {"description": "started; follow it in sync-status"},
+        409: {"description": "another sync is running (`sync_in_progress`, its `runId`)"},
     },
 )
 def start_sync(body: Annotated[SyncRequest | None, Body()] = None) -> Response[str]:
@@ -69,21 +85,31 @@ def start_sync(body: Annotated[SyncRequest | None, Body()] = None) -> Response[s
         outcome = sync_now(container, Trigger.API, dry_run=True, force=request.force)
         return json_response(200, outcome.preview())
 
-    run = new_sync_run(container.clock, Trigger.API, force=request.force)
-    container.runs.save(run)
-    try:
-        container.sync_invoker.invoke_async(
+    started = start_sync_in_background(
+        runs=container.runs,
+        lock=container.sync_lock,
+        hand_off=lambda run: container.sync_invoker.invoke_async(
             {"task": WORKER_TASK, "runId": run.run_id, "force": request.force}
-        )
-    except Exception as exc:
-        finish_run(
-            run, container.runs, container.clock, RunStatus.FAILED, reason="invoke_failed", error=str(exc)
-        )
-        get_logger().exception("could not start the sync worker", extra={"run_id": run.run_id})
+        ),
+        clock=container.clock,
+        trigger=Trigger.API,
+        force=request.force,
+    )
+    if started.busy_with is not None:
         return error_response(
-            503, "sync_not_started", "the sync could not be started; try again", runId=run.run_id
+            409,
+            SYNC_IN_PROGRESS,
+            "a sync is already running; follow it in sync-status",
+            runId=started.busy_with,
         )
-    return json_response(202, SyncStarted(runId=run.run_id, status=run.status.value).model_dump())
+    if started.run is None or started.failed is not None:
+        run_id = started.run.run_id if started.run else None
+        return error_response(
+            503, "sync_not_started", "the sync could not be started; try again", runId=run_id
+        )
+    return json_response(
+        202, SyncStarted(runId=started.run.run_id, status=started.run.status.value).model_dump()
+    )
 
 
 def _is_schedule(event: dict[str, Any]) -> bool:
@@ -94,7 +120,16 @@ def _run_nightly() -> dict[str, Any]:
     """The schedule: sync, then validate every mapping, then auto-fix (each its own run record)."""
     container = get_container()
     outcome = self_healing.nightly(
-        container, lambda: sync_now(container, Trigger.SCHEDULE, dry_run=False, force=False).run
+        container,
+        lambda: (
+            sync_now(
+                container,
+                Trigger.SCHEDULE,
+                dry_run=False,
+                force=False,
+                lock_wait_seconds=NIGHTLY_LOCK_WAIT_SECONDS,
+            ).run
+        ),
     )
     if outcome.validation is not None:
         self_healing.publish_validation(outcome.validation)

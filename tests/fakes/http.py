@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,8 @@ def response(
 ) -> requests.Response:
     resp = requests.Response()
     resp.status_code = status
-    resp._content = json.dumps(body).encode() if body is not None else b""
+    # Read as the client reads a real answer (streamed from `raw`), not from a preloaded `_content`.
+    resp.raw = io.BytesIO(json.dumps(body).encode() if body is not None else b"")
     resp.headers.update(headers or {})
     resp.request = requests.Request(method, url).prepare()
     return resp

@@ -15,7 +15,7 @@ from typing import Any
 from roamsync.domain.errors import Conflict
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package
-from roamsync.domain.runs import Run, RunKind
+from roamsync.domain.runs import Run, RunKind, RunStatus
 from tests.fakes.packages import GB, FakePackages, make_plan
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
@@ -162,7 +162,11 @@ class FakeRuns:
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
 
-    def save(self, run: Run) -> None:
+    def save(self, run: Run, *, expected_status: RunStatus | None = None) -> None:
+        if expected_status is not None:
+            stored = self.records.get(run.run_id)
+            if stored is None or stored["status"] != expected_status.value:
+                raise Conflict(f"run {run.run_id} is no longer {expected_status}")
         self.records[run.run_id] = run.model_dump(mode="json")
 
     def get(self, run_id: str) -> Run | None:

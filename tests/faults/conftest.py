@@ -25,3 +25,20 @@ def simulator() -> Iterator[Any]:
         yield sim
     finally:
         server.stop()
+
+
+@pytest.fixture
+def container(aws: None, simulator: Any) -> Iterator[Any]:
+    """The shared container, with the production default of 4 attempts per Roamify GET: with 30% of
+    requests failing and pages read concurrently, 2 attempts would fail a whole sync at random."""
+    from roamsync.container import Container, set_container
+    from roamsync.settings import reset_settings
+    from tests.conftest import make_settings
+
+    c = Container(make_settings(simulator.url, roamify_max_attempts=4))
+    set_container(c)
+    try:
+        yield c
+    finally:
+        set_container(None)
+        reset_settings()

@@ -56,7 +56,7 @@ def test_sync_dry_run_reports_the_plan_and_records_nothing(local_stack: LocalSta
     body = json.loads(output)
     assert code == 0
     assert body["status"] == "dry_run"
-    assert body["counts"]["updated"] == 4
+    assert body["planned"]["updated"] == 4 and body["counts"]["updated"] == 0
     assert len(sync_runs(local_stack)) == before
 
 

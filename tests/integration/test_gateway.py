@@ -137,7 +137,8 @@ def test_a_dry_run_answers_the_plan_and_writes_nothing(local_stack: LocalStack) 
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "dry_run"
-    assert body["counts"]["inserted"] == len(missing)
+    assert body["planned"]["inserted"] == len(missing)
+    assert body["counts"]["inserted"] == 0
     # and neither a package nor a run record was written
     assert local_stack.gateway is not None
     assert local_stack.gateway.wait_for_background(timeout=30)

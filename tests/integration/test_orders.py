@@ -97,7 +97,7 @@ def upstream_catalog(container: Container, simulator: Any) -> dict[str, Package]
     if key not in _CATALOGS:
         catalog = NormalisedCatalog()
         for page in container.roamify.iter_catalog_pages(50):
-            normalise_nodes(page.nodes, catalog)
+            normalise_nodes(page.nodes, catalog, page=page.number)
         _CATALOGS[key] = dict(catalog.packages)
     return _CATALOGS[key]
 

@@ -243,7 +243,8 @@ def test_a_dry_run_computes_the_plan_and_writes_nothing(container, simulator):
     outcome = sync(container, repo, dry_run=True)
 
     assert outcome.run.status is RunStatus.DRY_RUN
-    assert outcome.run.counts["inserted"] == 200
+    assert outcome.run.planned["inserted"] == 200
+    assert outcome.run.counts["inserted"] == 0  # a dry run writes nothing
     assert counter.calls == 0
     assert table_items() == []
     assert container.runs.latest(RunKind.SYNC) == []
@@ -276,7 +277,10 @@ def test_every_applied_run_is_recorded_with_counts_and_timings(container):
         "reactivated",
         "skipped",
     }
-    assert set(saved.timings_ms) == {"fetch", "diff", "write"}
+    assert set(saved.timings_ms) == {"fetch", "read", "diff", "write"}
+    assert saved.planned == {
+        k: saved.counts[k] for k in ("inserted", "updated", "deactivated", "reactivated")
+    }
     assert container.runs.latest(RunKind.SYNC)[0].run_id == saved.run_id
 
 
@@ -300,11 +304,11 @@ class FailingRuns:
     def __init__(self, store: RunRepository, failing: set[int]) -> None:
         self.store, self.failing, self.saves = store, failing, 0
 
-    def save(self, run: Run) -> None:
+    def save(self, run: Run, *, expected_status: RunStatus | None = None) -> None:
         self.saves += 1
         if self.saves in self.failing:
             raise StorageError("PutItem on Runs failed: throughput exceeded")
-        self.store.save(run)
+        self.store.save(run, expected_status=expected_status)
 
     def get(self, run_id: str) -> Run | None:
         return self.store.get(run_id)

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roamsync.domain.packages import (
+    MAX_DATA_MB,
     UNLIMITED_SENTINEL,
     NormalisedCatalog,
     RawCountry,
@@ -61,8 +62,11 @@ def good_record(draw: st.DrawFn) -> dict[str, Any]:
     }
     data = draw(st.sampled_from(["amount", "sentinel", "unlimited-flag"]))
     if data == "amount":
-        record["dataAmount"] = draw(st.integers(min_value=0, max_value=10**30))
-        record["dataUnit"] = draw(st.sampled_from(["KB", "MB", "GB", "TB", "gb", " Mb ", None]))
+        unit = draw(st.sampled_from(["KB", "MB", "GB", "TB", "gb", " Mb ", None]))
+        # Up to the largest amount roamsync stores (MAX_DATA_MB) in that unit; beyond is out_of_range.
+        per_mb = {"KB": 1 / 1024, "GB": 1024, "TB": 1024 * 1024}.get((unit or "MB").strip().upper(), 1)
+        record["dataAmount"] = draw(st.integers(min_value=0, max_value=int(MAX_DATA_MB / per_mb)))
+        record["dataUnit"] = unit
     elif data == "sentinel":
         record["dataAmount"] = UNLIMITED_SENTINEL
     else:

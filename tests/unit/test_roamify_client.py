@@ -81,7 +81,7 @@ def test_429_waits_for_retry_after():
     session = ScriptedSession(response(429, {"message": "slow"}, {"Retry-After": "2"}), response(200, page()))
     c, sleeps = client(session)
     list(c.iter_catalog_pages())
-    assert sleeps == [2.0]
+    assert [s for s in sleeps if s] == [pytest.approx(2.0, abs=0.05)]
 
 
 def test_429_that_persists_surfaces_as_rate_limited():
@@ -121,7 +121,7 @@ def test_an_order_creation_is_never_retried_by_the_client():
 def test_a_page_that_repeats_forever_is_detected():
     session = ScriptedSession(response(200, page("a", "b")), response(200, page("a", "b")))
     c, _ = client(session)
-    with pytest.raises(UpstreamUnavailable, match="twice"):
+    with pytest.raises(UpstreamUnavailable, match="again as page 2"):
         list(c.iter_catalog_pages(page_size=2))
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from roamsync.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from roamsync.adapters.dynamo import MyPackageRepository, PackageRepository, RunRepository
+    from roamsync.adapters.dynamo import MyPackageRepository, PackageRepository, RunRepository, SyncLock
     from roamsync.adapters.invoker import LambdaAsyncInvoker
     from roamsync.adapters.roamify import RoamifyClient
     from roamsync.adapters.schedule import ScheduleRule
@@ -83,7 +83,9 @@ class Container:
         self.bind_tables()
         return RunRepository(clock=self._now)
 
-    def _roamify_client(self, read_timeout: float, max_attempts: int, backoff_cap: float) -> RoamifyClient:
+    def _roamify_client(
+        self, read_timeout: float, max_attempts: int, backoff_cap: float, page_concurrency: int = 1
+    ) -> RoamifyClient:
         from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
         from roamsync.adapters.secrets import resolve_secret
 
@@ -95,13 +97,26 @@ class Container:
             connect_timeout=s.roamify_connect_timeout_seconds,
             read_timeout=read_timeout,
             retry=RetryPolicy(max_attempts, s.roamify_backoff_base_seconds, backoff_cap),
+            page_concurrency=page_concurrency,
         )
+
+    @cached_property
+    def sync_lock(self) -> SyncLock:
+        """One sync at a time: the lock item in the Runs table."""
+        from roamsync.adapters.dynamo import SyncLock
+        from roamsync.services.sync import SYNC_LOCK_LEASE
+
+        self.bind_tables()
+        return SyncLock(SYNC_LOCK_LEASE, clock=self._now)
 
     @cached_property
     def roamify(self) -> RoamifyClient:
         s = self.settings
         return self._roamify_client(
-            s.roamify_read_timeout_seconds, s.roamify_max_attempts, s.roamify_backoff_cap_seconds
+            s.roamify_read_timeout_seconds,
+            s.roamify_max_attempts,
+            s.roamify_backoff_cap_seconds,
+            s.roamify_page_concurrency,
         )
 
     @cached_property
@@ -170,9 +185,11 @@ def sync_catalog(
     force: bool = False,
     run: Run | None = None,
     progress: Progress | None = None,
+    lock_wait_seconds: float = 0.0,
+    record_skip: bool = False,
 ) -> SyncOutcome:
-    """One catalog sync with the container's adapters and settings: what the handler, the nightly
-    run, the CLI and the local stack all call."""
+    """One catalog sync with the container's adapters and settings, under the sync lock: what the
+    handler, the nightly run, the CLI and the local stack all call."""
     from roamsync.services.sync import run_sync
 
     settings = container.settings
@@ -188,6 +205,10 @@ def sync_catalog(
         force=force,
         run=run,
         progress=progress,
+        lock=container.sync_lock,
+        lock_wait_seconds=lock_wait_seconds,
+        record_skip=record_skip,
+        max_confirmations=settings.sync_max_confirmations,
     )
 
 

@@ -33,9 +33,11 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> Response[str]:
+def error_response(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[str]:
     """`{"error": {"code", "message"}}`, the one error shape every route answers with."""
-    return json_response(status, {"error": {"code": code, "message": message, **extra}})
+    return json_response(status, {"error": {"code": code, "message": message, **extra}}, headers)
 
 
 def _describe(errors: Any) -> str:

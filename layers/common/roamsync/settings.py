@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     roamify_max_attempts: int = Field(default=4, ge=1, le=10)
     roamify_backoff_base_seconds: float = Field(default=0.25, ge=0)
     roamify_backoff_cap_seconds: float = Field(default=8.0, ge=0)
+    # Catalog pages (and the sync's one-package lookups) read at a time.
+    roamify_page_concurrency: int = Field(default=4, ge=1, le=32)
 
     admin_token: SecretStr | None = None
     admin_token_secret: str | None = None
@@ -38,6 +40,8 @@ class Settings(BaseSettings):
 
     validation_cache_ttl_seconds: int = Field(default=3600, ge=0)
     sync_max_deactivation_ratio: float = Field(default=0.2, ge=0, le=1)
+    # Packages a sync looks up on their own to confirm they are gone; past it they stay active.
+    sync_max_confirmations: int = Field(default=5000, ge=0)
     fallback_max_price_increase: float = Field(default=0.10, ge=0)
 
     # The function the sync API hands its work to (itself, in AWS); set by the template.

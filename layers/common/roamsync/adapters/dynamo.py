@@ -8,8 +8,9 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -20,6 +21,7 @@ from roamsync.domain.errors import BadRequest, Conflict, StorageError
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package
 from roamsync.domain.runs import Run, RunKind, RunStatus
+from roamsync.domain.sync_plan import Stored
 from roamsync.observability import get_logger
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
@@ -105,15 +107,24 @@ def _package_of(item: PackageItem) -> Package:
 
 
 class BatchWriteFailed(StorageError):
-    """Items still unprocessed after the bounded retries; `pending` says how many were not written."""
+    """Items still unprocessed after the bounded retries. `written` items went through before the
+    failure; the batch that failed and everything after it did not (`unwritten`: that batch's keys
+    left unprocessed)."""
 
-    def __init__(self, message: str, *, pending: int) -> None:
+    def __init__(self, message: str, *, written: int, unwritten: list[str]) -> None:
         super().__init__(message)
-        self.pending = pending
+        self.written = written
+        self.unwritten = unwritten
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def write_in_batches(
-    requests: Sequence[Any],
+    requests: Iterable[Any],
     table_name: str,
     send: BatchSend,
     *,
@@ -122,32 +133,41 @@ def write_in_batches(
     cap_backoff_ms: int = 2_000,
     sleep: Callable[[float], None] = time.sleep,
     to_request: Callable[[Any], dict[str, Any]] | None = None,
+    key_of: Callable[[dict[str, Any]], str] | None = None,
+    on_written: Callable[[list[str]], None] | None = None,
 ) -> int:
     """Write put requests 25 per BatchWriteItem, resending UnprocessedItems with capped, full-jitter
     exponential backoff. Returns the number of BatchWriteItem calls; raises BatchWriteFailed when
     a batch still has unprocessed items after `max_attempts` sends.
 
-    With `to_request`, `requests` are the things to write and each batch is turned into put
-    requests only when it is sent: a 50,000-package first sync never holds 50,000 serialised items.
+    `requests` is consumed lazily; with `to_request`, its items are the things to write, each batch
+    turned into put requests only when it is sent (a 50,000-package first sync never holds 50,000
+    serialised items). `on_written` is told the keys (`key_of` each put request) that went through
+    after every send; an exception it raises stops the writing there.
     """
     # Hand-written rather than pynamodb's BatchWrite: that one resends unprocessed items with no
     # backoff at all, and the retry must resume with only what is left, which a plain retry
     # decorator cannot express.
-    calls = 0
-    for start in range(0, len(requests), BATCH_SIZE):
-        batch = requests[start : start + BATCH_SIZE]
+    calls = written = 0
+    for batch in _batches(requests, BATCH_SIZE):
         pending = [to_request(r) for r in batch] if to_request else list(batch)
         for attempt in range(1, max_attempts + 1):
             calls += 1
             response = send(pending)
-            pending = list(response.get("UnprocessedItems", {}).get(table_name, []))
+            unprocessed = list(response.get("UnprocessedItems", {}).get(table_name, []))
+            written += len(pending) - len(unprocessed)
+            if on_written is not None and key_of is not None:
+                left = {key_of(r) for r in unprocessed}
+                on_written([key for key in map(key_of, pending) if key not in left])
+            pending = unprocessed
             if not pending:
                 break
             if attempt == max_attempts:
                 raise BatchWriteFailed(
                     f"BatchWriteItem on {table_name}: {len(pending)} items still unprocessed "
                     f"after {max_attempts} attempts",
-                    pending=len(pending) + max(0, len(requests) - start - BATCH_SIZE),
+                    written=written,
+                    unwritten=sorted(map(key_of, pending)) if key_of else [],
                 )
             ceiling = min(cap_backoff_ms, base_backoff_ms * 2 ** (attempt - 1))
             get_logger().info(
@@ -159,6 +179,10 @@ def write_in_batches(
 
 def _put_request(package: Package) -> dict[str, Any]:
     return {"PutRequest": {"Item": package_to_item(package).serialize()}}
+
+
+def _put_key(request: dict[str, Any]) -> str:
+    return str(request["PutRequest"]["Item"]["reseller_id"]["S"])
 
 
 class PackageRepository:
@@ -197,16 +221,53 @@ class PackageRepository:
         except PynamoDBException as exc:
             raise StorageError(f"Scan of {self.table_name} failed: {exc.msg}") from None
 
-    def write(self, packages: Iterable[Package]) -> int:
-        """Put every package, 25 a call; returns the number of BatchWriteItem calls made."""
-        to_write = list(packages)
-        if not to_write:
-            return 0
+    def load_stored(self, progress: Callable[[int], None] | None = None) -> dict[str, Stored]:
+        """What the sync's diff compares of every stored package, by reseller_id: one paginated Scan
+        that reads only those attributes, never whole items. `progress` is told the count every
+        thousand items. Items from before the spanning-region index read back with an empty hash,
+        so the next sync rewrites them (see `item_to_package`)."""
+        attributes = [
+            "reseller_id",
+            "content_hash",
+            "status",
+            "first_seen_at",
+            "coverage",
+            "country_code",
+            "spanning_region",
+        ]
+        stored: dict[str, Stored] = {}
+        try:
+            for item in PackageItem.scan(attributes_to_get=attributes):
+                coverage = frozenset(str(code) for code in item.coverage or ())
+                spans = coverage != {(item.country_code or "").strip().upper()}
+                legacy = spans and item.spanning_region is None
+                stored[item.reseller_id] = Stored(
+                    "" if legacy else item.content_hash,
+                    item.status,
+                    _aware(item.first_seen_at),
+                    coverage,
+                )
+                if progress is not None and len(stored) % 1000 == 0:
+                    progress(len(stored))
+        except PynamoDBException as exc:
+            raise StorageError(f"Scan of {self.table_name} failed: {exc.msg}") from None
+        return stored
+
+    def write(
+        self, packages: Iterable[Package], *, on_written: Callable[[list[str]], None] | None = None
+    ) -> int:
+        """Put every package (consumed lazily), 25 a call; returns the number of BatchWriteItem calls.
+
+        `on_written` is told the reseller_ids each call stored. Raises BatchWriteFailed (which says
+        how many were written) when DynamoDB keeps items unprocessed past the retries.
+        """
         return write_in_batches(
-            to_write,
+            packages,
             self.table_name,
             self._send or self.default_send,
             to_request=_put_request,
+            key_of=_put_key,
+            on_written=on_written,
             max_attempts=self._max_attempts,
             base_backoff_ms=self._base_backoff_ms,
             sleep=self._sleep,
@@ -506,10 +567,18 @@ class RunRepository:
         record["details"] = {**details, "changesChunks": len(chunks)}
         return record
 
-    def save(self, run: Run) -> None:
+    def save(self, run: Run, *, expected_status: RunStatus | None = None) -> None:
+        """Write the run (renewing its lease while it is unfinished). With `expected_status`, only
+        over a stored record still in that status: Conflict when it was moved on meanwhile (a run
+        settled as abandoned by a reader is not flipped back by a late writer)."""
         run.renew_lease(self._clock())
+        condition = RunItem.status == expected_status.value if expected_status is not None else None
         try:
-            self._item(run, self._record_with_chunks(run)).save()
+            self._item(run, self._record_with_chunks(run)).save(condition=condition)
+        except PutError as exc:
+            if _condition_failed(exc):
+                raise Conflict(f"run {run.run_id} is no longer {expected_status}") from None
+            raise StorageError(f"PutItem on Runs failed: {exc.msg}") from None
         except PynamoDBException as exc:
             raise StorageError(f"PutItem on Runs failed: {exc.msg}") from None
 
@@ -575,6 +644,89 @@ class RunRepository:
                 "run abandoned", extra={"run_id": run.run_id, "kind": run.kind.value, "was": seen}
             )
         return run
+
+
+LOCK_KIND = "lock"
+
+
+class SyncLock:
+    """One sync at a time, across every function and the CLI: an item in the Runs table
+    (`lock#sync`) naming the run that holds it until its lease expires.
+
+    Taken with a conditional write (free, expired, or already ours), renewed by its holder as the
+    sync progresses, released at the end. A holder that crashed stops renewing, so its lease runs
+    out and the next sync takes over. Not Lambda's reserved concurrency: the sync function also
+    answers the API, and the CLI runs outside Lambda.
+    """
+
+    LOCK_ID = "lock#sync"
+
+    def __init__(self, lease: timedelta, clock: Callable[[], datetime] | None = None) -> None:
+        self.lease = lease
+        self._clock = clock or utcnow
+
+    def _item(self, holder: str, now: datetime) -> RunItem:
+        until = now + self.lease
+        return RunItem(
+            run_id=self.LOCK_ID,
+            kind=LOCK_KIND,
+            started_at=now.isoformat(),
+            status="held",
+            holder=holder,
+            lease_expires=until.timestamp(),
+            record={"holder": holder, "takenAt": now.isoformat(), "leaseUntil": until.isoformat()},
+        )
+
+    def acquire(self, holder: str) -> str | None:
+        """Take (or keep) the lock for run `holder`. None when taken; else the run holding it."""
+        for _ in range(2):  # a second try when the holder's lease ran out between write and read
+            now = self._clock()
+            free = (
+                RunItem.run_id.does_not_exist()
+                | (RunItem.lease_expires < now.timestamp())
+                | (RunItem.holder == holder)
+            )
+            try:
+                self._item(holder, now).save(condition=free)
+            except PutError as exc:
+                if not _condition_failed(exc):
+                    raise StorageError(f"PutItem on Runs (sync lock) failed: {exc.msg}") from None
+                current = self.holder()
+                if current is not None:
+                    return current
+                continue
+            return None
+        return "unknown"
+
+    def renew(self, holder: str) -> bool:
+        """Extend the lease of a lock `holder` still holds. False when it lost it."""
+        try:
+            self._item(holder, self._clock()).save(condition=RunItem.holder == holder)
+        except PutError as exc:
+            if _condition_failed(exc):
+                return False
+            raise StorageError(f"PutItem on Runs (sync lock) failed: {exc.msg}") from None
+        return True
+
+    def release(self, holder: str) -> None:
+        """Give the lock up if `holder` still holds it (never someone else's)."""
+        try:
+            RunItem(run_id=self.LOCK_ID).delete(condition=RunItem.holder == holder)
+        except DeleteError as exc:
+            if not _condition_failed(exc):
+                raise StorageError(f"DeleteItem on Runs (sync lock) failed: {exc.msg}") from None
+
+    def holder(self) -> str | None:
+        """The run holding an unexpired lock, if any."""
+        try:
+            item = RunItem.get(self.LOCK_ID, consistent_read=True)
+        except RunItem.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError(f"GetItem on Runs (sync lock) failed: {exc.msg}") from None
+        if item.lease_expires is None or item.lease_expires < self._clock().timestamp():
+            return None
+        return item.holder
 
 
 def utcnow() -> datetime:

@@ -155,6 +155,9 @@ class RunItem(Model):
     # Kept beside the JSON record so a conditional write can claim a pending run exactly once.
     status = UnicodeAttribute(null=True)
     record = JSONAttribute()
+    # Lock items only (see adapters.dynamo.SyncLockItem): who holds the lock and until when (epoch s).
+    holder = UnicodeAttribute(null=True)
+    lease_expires = NumberAttribute(null=True)
 
     kind_index = _KindIndex()
 

@@ -1,8 +1,15 @@
 """Roamify HTTP client: the only code that talks to Roamify.
 
-Every call has a connect and read timeout. Only safe calls (GETs) are retried, with capped
-exponential backoff and full jitter, on connection errors, timeouts, 429 (honouring Retry-After)
-and 5xx. Order creation is never retried here: the order service looks the order up first.
+Every call has a connect and read timeout and, on top of them, one wall-clock bound for the whole
+exchange (`adapters.http_deadline`): an answer that drips in slowly is cut off at that bound like one
+that never comes. Every transport failure is a typed upstream error (`domain.errors`): refused
+connections (`UpstreamUnreachable`: nothing was sent), no answer in time (`UpstreamTimeout`), an
+answer cut off or unreadable (`UpstreamBadAnswer`), and HTTP errors by status. Bodies are read with
+`domain.json_text`, which turns any JSON Python cannot take into one error type.
+
+Only safe calls (GETs) are retried, with capped exponential backoff and full jitter, on connection
+errors, timeouts, broken answers, 429 (honouring Retry-After, for every thread of this client) and
+5xx. Order creation is never retried here: the order service looks the order up first.
 
 A GET may be given `remaining` (seconds its caller has left): then every attempt's timeouts fit in
 what remains, no wait (a Retry-After included) outlasts it, and once too little is left the last
@@ -11,25 +18,33 @@ error is raised instead of another attempt.
 
 from __future__ import annotations
 
+import http.client
 import random
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3.exceptions
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 
+from roamsync.adapters.http_deadline import Deadline, DeadlineAdapter
 from roamsync.domain.errors import (
     RateLimited,
     UpstreamAuthError,
+    UpstreamBadAnswer,
     UpstreamError,
     UpstreamNotFound,
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
+    UpstreamUnreachable,
 )
+from roamsync.domain.json_text import UnreadableJson, parse_json
 from roamsync.domain.packages import CatalogPage
 from roamsync.observability import get_logger
 
@@ -42,6 +57,8 @@ MAX_CATALOG_PAGES = 5_000
 MAX_RETRY_AFTER_SECONDS = 30.0
 # With a deadline, an attempt is only started when at least this much time is left for it.
 MIN_ATTEMPT_SECONDS = 0.25
+# No Roamify answer roamsync reads comes near this; a larger one is refused rather than held in memory.
+MAX_BODY_BYTES = 32 * 1024 * 1024
 
 RETRYABLE = (UpstreamTimeout, UpstreamUnavailable, RateLimited)
 
@@ -53,60 +70,93 @@ class RetryPolicy:
     backoff_cap: float = 8.0
 
     def wait(self, state: RetryCallState) -> float:
-        """Retry-After when Roamify gave one, else full jitter: uniform(0, min(cap, base * 2^n))."""
+        """Full jitter: uniform(0, min(cap, base * 2^n)); none after a 429 that carried Retry-After,
+        which the client's slow-down pause makes every call (this one included) wait out instead."""
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            return min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
+            return 0.0
         ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (state.attempt_number - 1)))
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not security  # nosec B311
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer read whole: status, headers and the raw body."""
+
+    method: str
+    path: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON. Raises UnreadableJson."""
+        return parse_json(self.body)
+
+    def retry_after(self) -> float | None:
+        value = next((v for k, v in self.headers.items() if k.lower() == "retry-after"), None)
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None  # an HTTP date: fall back to our own backoff
 
 
-def _message(response: requests.Response) -> str:
+def _message(answer: Answer) -> str:
     try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason
+        body = answer.json()
+    except UnreadableJson:
+        return answer.body[:200].decode("utf-8", "replace") or http.client.responses.get(answer.status, "")
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    return response.reason or ""
+        return str(body["message"])[:500]
+    return http.client.responses.get(answer.status, "")
 
 
-def _is_roamify_error(response: requests.Response) -> bool:
+def _is_roamify_error(answer: Answer) -> bool:
     """True when the body is Roamify's own error, ``{"status": "failed", ...}`` (not a proxy's page)."""
     try:
-        body = response.json()
-    except ValueError:
+        body = answer.json()
+    except UnreadableJson:
         return False
     return isinstance(body, dict) and body.get("status") == "failed"
 
 
-def error_for(response: requests.Response) -> UpstreamError:
-    """Translate a non-2xx Roamify response into a typed domain error.
+def error_for(answer: Answer) -> UpstreamError:
+    """Translate a non-2xx Roamify answer into a typed domain error.
 
-    A 5xx is UpstreamUnavailable with `answered` True only when its body is Roamify's own JSON error.
+    A 5xx or a 404 has `answered` True only when its body is Roamify's own JSON error.
     """
-    status = response.status_code
-    text = f"Roamify {response.request.method} {response.request.path_url} -> {status}: {_message(response)}"
+    status = answer.status
+    text = f"Roamify {answer.method} {answer.path} -> {status}: {_message(answer)}"
     if status in (401, 403):
         return UpstreamAuthError(text, status=status)
     if status == 404:
-        return UpstreamNotFound(text, status=status)
+        return UpstreamNotFound(text, status=status, answered=_is_roamify_error(answer))
     if status == 429:
-        return RateLimited(text, retry_after=_retry_after(response))
+        return RateLimited(text, retry_after=answer.retry_after())
     if status >= 500:
-        return UpstreamUnavailable(text, status=status, answered=_is_roamify_error(response))
+        return UpstreamUnavailable(text, status=status, answered=_is_roamify_error(answer))
     return UpstreamRejected(text, status=status)
+
+
+def _transport_error(exc: BaseException, deadline: Deadline, what: str) -> UpstreamError:
+    """The typed upstream error for a failure below HTTP (connection, socket, body)."""
+    kind = type(exc).__name__
+    if deadline.expired:
+        return UpstreamTimeout(f"{what}: no whole answer within {deadline.seconds:.1f} s")
+    if isinstance(exc, requests.ConnectTimeout):
+        return UpstreamUnreachable(f"{what}: could not connect in time ({kind})")
+    if isinstance(exc, requests.Timeout):
+        return UpstreamTimeout(f"{what} timed out: {kind}")
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(exc, requests.ConnectionError) and isinstance(
+        reason, urllib3.exceptions.NewConnectionError
+    ):
+        return UpstreamUnreachable(f"{what}: unreachable ({type(reason).__name__})")
+    # Cut off mid-body, reset, undecodable content, a protocol error: the request may have been done.
+    return UpstreamBadAnswer(f"{what}: the answer broke off or could not be read ({kind})")
 
 
 class _OutOfTime(stop_base):
@@ -121,7 +171,10 @@ class _OutOfTime(stop_base):
 
 
 class RoamifyClient:
-    """Typed access to the Roamify endpoints roamsync uses. Raises `UpstreamError` subclasses."""
+    """Typed access to the Roamify endpoints roamsync uses. Raises `UpstreamError` subclasses.
+
+    Safe to share between threads (the catalog crawl reads pages concurrently).
+    """
 
     def __init__(
         self,
@@ -130,19 +183,123 @@ class RoamifyClient:
         *,
         connect_timeout: float = 3.05,
         read_timeout: float = 10.0,
+        call_timeout: float | None = None,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        page_concurrency: int = 1,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = (connect_timeout, read_timeout)
+        # One attempt's whole exchange, headers and body included; by default what its timeouts allow.
+        self._call_timeout = call_timeout or connect_timeout + read_timeout
         self._retry = retry or RetryPolicy()
-        self._session = session or requests.Session()
+        self.page_concurrency = max(1, page_concurrency)
+        self._max_body_bytes = max_body_bytes
+        if session is None:
+            session = requests.Session()
+            adapter = DeadlineAdapter(pool_maxsize=max(10, 2 * self.page_concurrency))
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self._session = session
         self._session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
         self._sleep = sleep
+        self._lock = threading.Lock()
+        self._slow_down_until = 0.0  # monotonic time before which no call is sent (a 429's Retry-After)
         self.requests_made = 0
 
     # --- plumbing -------------------------------------------------------------------------
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        timeout: tuple[float, float] | None = None,
+        seconds: float | None = None,
+    ) -> Answer:
+        """Send one request and read its whole answer within `seconds` (default: the client's call
+        timeout). Raises the typed error of a transport failure; HTTP errors are returned."""
+        what = f"Roamify {method} {path}"
+        budget = self._call_timeout if seconds is None else seconds
+        budget -= self._wait_if_asked_to_slow_down(budget, what)
+        connect, read = timeout or self._timeout
+        with self._lock:
+            self.requests_made += 1
+        deadline = Deadline(budget)
+        with deadline:
+            try:
+                response = self._session.request(
+                    method,
+                    self.base_url + path,
+                    params=params,
+                    json=body,
+                    timeout=(min(connect, budget), min(read, budget)),
+                    stream=True,
+                )
+                try:
+                    content = self._read_body(response, what)
+                finally:
+                    response.close()
+            except UpstreamError:
+                raise
+            except (
+                requests.RequestException,
+                urllib3.exceptions.HTTPError,
+                http.client.HTTPException,
+                OSError,
+            ) as exc:
+                raise _transport_error(exc, deadline, what) from None
+        if deadline.expired:
+            # The timer fired as the answer completed: it may have shut a connection now back in the
+            # pool, so the pools are dropped; the answer itself arrived whole and stands.
+            self._drop_connections()
+        headers = dict(response.headers.items())
+        answer = Answer(method, path, response.status_code, headers, content)
+        if answer.status == 429:
+            self._slow_down(answer.retry_after())
+        return answer
+
+    def _read_body(self, response: requests.Response, what: str) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=64 * 1024):
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise UpstreamBadAnswer(f"{what}: answer larger than {self._max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _drop_connections(self) -> None:
+        for adapter in self._session.adapters.values():
+            poolmanager = getattr(adapter, "poolmanager", None)
+            if poolmanager is not None:
+                poolmanager.clear()
+
+    def _slow_down(self, retry_after: float | None) -> None:
+        """Hold every call of this client (every crawl thread) back for Roamify's Retry-After."""
+        pause = min(
+            retry_after if retry_after is not None else self._retry.backoff_base, MAX_RETRY_AFTER_SECONDS
+        )
+        with self._lock:
+            self._slow_down_until = max(self._slow_down_until, time.monotonic() + pause)
+
+    def _wait_if_asked_to_slow_down(self, budget: float, what: str) -> float:
+        """Wait out a Retry-After another call received; returns the seconds waited. RateLimited when
+        the wait would leave this call no time."""
+        with self._lock:
+            pause = self._slow_down_until - time.monotonic()
+        if pause <= 0:
+            return 0.0
+        if budget - pause < MIN_ATTEMPT_SECONDS:
+            raise RateLimited(
+                f"{what} not sent: Roamify asked to slow down for {pause:.1f} s", retry_after=pause
+            )
+        self._sleep(pause)
+        return pause
 
     def _send(
         self,
@@ -152,23 +309,17 @@ class RoamifyClient:
         params: dict[str, Any] | None = None,
         body: Any = None,
         timeout: tuple[float, float] | None = None,
+        seconds: float | None = None,
     ) -> Any:
-        self.requests_made += 1
+        """One exchange whose answer must be a 2xx JSON body; returns the decoded body."""
+        answer = self._exchange(method, path, params=params, body=body, timeout=timeout, seconds=seconds)
+        if answer.status >= 400:
+            raise error_for(answer)
         try:
-            response = self._session.request(
-                method, self.base_url + path, params=params, json=body, timeout=timeout or self._timeout
-            )
-        except requests.Timeout as exc:
-            raise UpstreamTimeout(f"Roamify {method} {path} timed out: {type(exc).__name__}") from None
-        except requests.ConnectionError as exc:
-            raise UpstreamTimeout(f"Roamify {method} {path} unreachable: {type(exc).__name__}") from None
-        if response.status_code >= 400:
-            raise error_for(response)
-        try:
-            return response.json()
-        except ValueError:
-            raise UpstreamUnavailable(
-                f"Roamify {method} {path} answered non-JSON", status=response.status_code
+            return answer.json()
+        except UnreadableJson as exc:
+            raise UpstreamBadAnswer(
+                f"Roamify {method} {path} answered {answer.status}: {exc}", status=answer.status
             ) from None
 
     def _get(
@@ -185,9 +336,13 @@ class RoamifyClient:
                 raise UpstreamTimeout(f"Roamify GET {path} not sent: no time was left for it")
             stop = stop | _OutOfTime(remaining)
 
-        def timeout() -> tuple[float, float] | None:
-            # None: the client's own timeouts. With a deadline, each attempt gets what is left.
-            return self._bounded_timeout(remaining()) if remaining is not None else None
+        def attempt() -> Any:
+            timeout = None
+            seconds = None
+            if remaining is not None:
+                left = remaining()
+                timeout, seconds = self._bounded_timeout(left), min(self._call_timeout, left)
+            return self._send("GET", path, params=params, timeout=timeout, seconds=seconds)
 
         retrying = Retrying(
             stop=stop,
@@ -197,7 +352,7 @@ class RoamifyClient:
             reraise=True,
             before_sleep=self._log_retry,
         )
-        return retrying(lambda: self._send("GET", path, params=params, timeout=timeout()))
+        return retrying(attempt)
 
     def _bounded_timeout(self, left: float) -> tuple[float, float]:
         """The configured (connect, read) timeouts, shrunk so that both together fit in `left`."""
@@ -224,48 +379,127 @@ class RoamifyClient:
     def healthy(self, timeout: float = 2.0) -> bool:
         """True when `GET /api/health` answers 2xx within `timeout`; never raises."""
         try:
-            self._send("GET", HEALTH_PATH, timeout=(timeout, timeout))
+            answer = self._exchange("GET", HEALTH_PATH, timeout=(timeout, timeout), seconds=timeout)
         except UpstreamError:
             return False
-        return True
+        return 200 <= answer.status < 300
 
-    def iter_catalog_pages(self, page_size: int = 50) -> Iterator[CatalogPage]:
-        """Every page of `GET /api/esim/packages`, until one holds fewer than `page_size` packages.
+    def catalog_page(self, number: int, page_size: int = 50) -> CatalogPage:
+        """Page `number` of `GET /api/esim/packages` (retried per the policy). Raises UpstreamError."""
+        nodes = _country_nodes(self._get(PACKAGES_PATH, {"page": number, "pageSize": page_size}))
+        entries = sum(_entry_count(node) for node in nodes)
+        return CatalogPage(number=number, nodes=nodes, listings=entries)
 
-        A page that still fails after the retries raises its UpstreamError; pages already yielded
-        stay valid, so the caller knows exactly how far the snapshot got.
+    def iter_catalog_pages(
+        self, page_size: int = 50, *, concurrency: int | None = None
+    ) -> Iterator[CatalogPage]:
+        """Every page of the catalog, up to `concurrency` (default: the client's) read at a time,
+        yielded as they arrive (not in page order).
+
+        Paging ends at the first page that is short by raw count (`CatalogPage.is_last`) or empty;
+        pages already asked for beyond it are still yielded when they hold anything (what Roamify
+        lists is real, whichever page shows it). A page that repeats another page (Roamify ignoring
+        `page`) or a crawl past MAX_CATALOG_PAGES raises UpstreamBadAnswer; a page that still fails
+        after its retries raises its UpstreamError, and pages yielded before it stay valid.
         """
-        previous_ids: list[str] | None = None
-        for number in range(1, MAX_CATALOG_PAGES + 1):
-            body = self._get(PACKAGES_PATH, {"page": number, "pageSize": page_size})
-            nodes = _country_nodes(body)
-            ids = [str(p.get("packageId")) for n in nodes if isinstance(n, dict) for p in _packages_of(n)]
-            if ids and ids == previous_ids:
-                raise UpstreamUnavailable(f"Roamify returned page {number} twice: paging is not honoured")
-            previous_ids = ids
-            yield CatalogPage(number=number, nodes=nodes, listings=len(ids))
-            if len(ids) < page_size:
-                return
-        raise UpstreamUnavailable(f"Roamify catalog exceeded {MAX_CATALOG_PAGES} pages")
+        workers = max(1, concurrency or self.page_concurrency)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="roamify-page")
+        running: dict[Future[CatalogPage], int] = {}
+        signatures: dict[tuple[Any, ...], int] = {}
+        end: int | None = None  # the first page known to be the last (short) or past it (empty)
+        next_number = 1
+        try:
+            while True:
+                while len(running) < workers and (end is None or next_number <= end):
+                    if next_number > MAX_CATALOG_PAGES:
+                        raise UpstreamBadAnswer(f"Roamify catalog exceeded {MAX_CATALOG_PAGES} pages")
+                    running[pool.submit(self.catalog_page, next_number, page_size)] = next_number
+                    next_number += 1
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: running[f]):
+                    number = running.pop(future)
+                    try:
+                        page = future.result()
+                    except UpstreamError as exc:
+                        exc.page = number
+                        raise
+                    if not page.nodes:
+                        end = number - 1 if end is None else min(end, number - 1)
+                        continue
+                    signature = _signature(page)
+                    if signature in signatures:
+                        raise UpstreamBadAnswer(
+                            f"Roamify returned page {signatures[signature]} again as page {number}: "
+                            "paging is not honoured"
+                        )
+                    signatures[signature] = number
+                    if page.is_last(page_size):
+                        end = number if end is None else min(end, number)
+                    yield page
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def package_nodes(self, package_id: str, *, remaining: Callable[[], float] | None = None) -> list[Any]:
-        """The country nodes listing `package_id` (empty when Roamify does not know it).
+        """The country nodes listing `package_id`; empty only when Roamify said it does not list it.
 
-        `remaining`: the seconds the caller has left; the call (retries and waits included) keeps
-        inside them, raising the last UpstreamError (or UpstreamTimeout) when they run out.
+        "Not listed" is a 2xx whose `data.packages` holds no entry for the id, or a 404 carrying
+        Roamify's own JSON error. Anything Roamify could not answer clearly raises its
+        UpstreamError: a proxy's 404, a broken answer, or entries that cannot be read (a `null`, a
+        record without a packageId), since one of them might be the package.
+        `remaining`: the seconds the caller has left (see `_get`).
         """
         try:
             body = self._get(PACKAGES_PATH, {"packageId": package_id}, remaining=remaining)
-        except UpstreamNotFound:
-            return []
-        return [n for n in _country_nodes(body) if any(_matches(p, package_id) for p in _packages_of(n))]
+        except UpstreamNotFound as exc:
+            if exc.answered:
+                return []
+            raise
+        nodes = _country_nodes(body)
+        listing = [n for n in nodes if any(_matches(p, package_id) for p in _packages_of(n))]
+        if not listing and any(_unreadable_entries(n) for n in nodes):
+            raise UpstreamBadAnswer(f"Roamify's listing of {package_id} holds entries that cannot be read")
+        return listing
+
+    def lookup_packages(
+        self, package_ids: Iterable[str], *, concurrency: int | None = None
+    ) -> Iterator[tuple[str, list[Any] | UpstreamError]]:
+        """`package_nodes` for each id, up to `concurrency` at a time (default: the client's), in the
+        order they complete: (id, its nodes — empty when not listed) or (id, the error that left it
+        unanswered). Never raises for one id's failure."""
+        workers = max(1, concurrency or self.page_concurrency)
+
+        def one(package_id: str) -> tuple[str, list[Any] | UpstreamError]:
+            try:
+                return package_id, self.package_nodes(package_id)
+            except UpstreamError as exc:
+                return package_id, exc
+
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="roamify-lookup")
+        try:
+            pending = iter(package_ids)
+            running: set[Future[tuple[str, list[Any] | UpstreamError]]] = set()
+            while True:
+                for package_id in pending:
+                    running.add(pool.submit(one, package_id))
+                    if len(running) >= workers:
+                        break
+                if not running:
+                    return
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def create_order(
         self, package_id: str, quantity: int, reference_id: str, *, timeout: tuple[float, float] | None = None
     ) -> dict[str, Any]:
         """`POST /api/esim/order`, exactly once. A 5xx or timeout leaves the outcome unknown."""
         body = {"items": [{"packageId": package_id, "quantity": quantity}], "referenceId": reference_id}
-        return _order_data(self._send("POST", ORDER_PATH, body=body, timeout=timeout))
+        seconds = sum(timeout) if timeout else None
+        return _order_data(self._send("POST", ORDER_PATH, body=body, timeout=timeout, seconds=seconds))
 
     def find_order(
         self, *, reference_id: str | None = None, order_id: str | None = None
@@ -280,17 +514,41 @@ class RoamifyClient:
 
 def _country_nodes(body: Any) -> list[Any]:
     if not isinstance(body, dict):
-        raise UpstreamUnavailable("Roamify packages response is not an object")
+        raise UpstreamBadAnswer("Roamify packages response is not an object")
     data = body.get("data")
     packages = data.get("packages") if isinstance(data, dict) else None
     if not isinstance(packages, list):
-        raise UpstreamUnavailable("Roamify packages response has no data.packages list")
+        raise UpstreamBadAnswer("Roamify packages response has no data.packages list")
     return packages
+
+
+def _entry_count(node: Any) -> int:
+    """Entries a node holds as Roamify sent them (a `null` is an entry too); a node that is not an
+    object, or has no list, counts as one entry: something was there."""
+    records = node.get("packages") if isinstance(node, dict) else None
+    return len(records) if isinstance(records, list) else 1
 
 
 def _packages_of(node: Any) -> list[Any]:
     records = node.get("packages") if isinstance(node, dict) else None
     return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+
+
+def _unreadable_entries(node: Any) -> bool:
+    records = node.get("packages") if isinstance(node, dict) else None
+    if not isinstance(records, list):
+        return True
+    return any(not isinstance(r, dict) or not isinstance(r.get("packageId"), str) for r in records)
+
+
+def _signature(page: CatalogPage) -> tuple[Any, ...]:
+    """What identifies a page's content: its entries' packageIds in order (None for unreadable ones)."""
+    ids: list[Any] = []
+    for node in page.nodes:
+        records = node.get("packages") if isinstance(node, dict) else None
+        for record in records if isinstance(records, list) else [node]:
+            ids.append(record.get("packageId") if isinstance(record, dict) else None)
+    return tuple(ids)
 
 
 def _matches(record: dict[str, Any], package_id: str) -> bool:
@@ -300,5 +558,5 @@ def _matches(record: dict[str, Any], package_id: str) -> bool:
 def _order_data(body: Any) -> dict[str, Any]:
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict) or not data.get("id"):
-        raise UpstreamUnavailable("Roamify order response has no data.id")
+        raise UpstreamBadAnswer("Roamify order response has no data.id")
     return data

@@ -29,6 +29,7 @@ class UpstreamError(RoamsyncError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.page: int | None = None  # the catalog page that failed, for a failure while paging
 
 
 class UpstreamAuthError(UpstreamError):
@@ -36,7 +37,12 @@ class UpstreamAuthError(UpstreamError):
 
 
 class UpstreamNotFound(UpstreamError):
-    """Roamify answered 404 for the thing asked for."""
+    """A 404. `answered` is True only when the body is Roamify's own JSON error: a proxy's or a load
+    balancer's 404 page says nothing about the thing asked for."""
+
+    def __init__(self, message: str, *, status: int | None = 404, answered: bool = False) -> None:
+        super().__init__(message, status=status)
+        self.answered = answered
 
 
 class UpstreamRejected(UpstreamError):
@@ -59,6 +65,17 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamTimeout(UpstreamError):
     """Roamify did not answer in time, or the connection failed: the outcome is unknown."""
+
+
+class UpstreamUnreachable(UpstreamTimeout):
+    """No connection could be opened (refused, name not resolved, connect timeout): nothing was sent,
+    so nothing was done upstream. A subclass of UpstreamTimeout so that code which only knows "no
+    answer" stays on the safe side."""
+
+
+class UpstreamBadAnswer(UpstreamUnavailable):
+    """An answer that broke off or cannot be read: cut off mid-body, undecodable, not JSON, or not the
+    documented shape. The request may have been carried out; the answer is lost."""
 
 
 class RateLimited(UpstreamError):

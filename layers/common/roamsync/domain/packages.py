@@ -6,11 +6,11 @@ import hashlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, KeysView, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
@@ -31,6 +31,15 @@ SPEED_UNIT_TO_KBPS: Mapping[str, Decimal] = {
     "MBPS": Decimal(1000),
     "GBPS": Decimal(1_000_000),
 }
+
+# What a stored number may be. Roamify's catalog stays far inside these; a record outside them is
+# garbled (or hostile: `1e300` MB, an infinite price) and is skipped, never written: DynamoDB refuses
+# numbers past 38 digits, and nothing sensible can be sold from such a record.
+MAX_PRICE = Decimal(100_000)
+MAX_VALIDITY_DAYS = 3650
+MAX_DATA_MB = 10**9  # about a petabyte; the unlimited sentinel is recognised before this check
+MAX_SPEED_KBPS = 10**8  # 100 Gbit/s
+OUT_OF_RANGE = "out_of_range"
 
 Geography = Literal["local", "regional", "global"]
 PackageStatus = Literal["active", "inactive"]
@@ -119,23 +128,34 @@ class Package(BaseModel):
 
 
 class _RawThrottle(BaseModel):
-    throttleSpeed: float | None = None
+    throttleSpeed: Decimal | None = None
     throttleSpeedUnit: str | None = None
-    throttleThreshold: float | None = None
+    throttleThreshold: Decimal | None = None
     throttleThresholdUnit: str | None = None
+
+    @field_validator("throttleSpeed", "throttleThreshold", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("a number is required")
+        return value
 
 
 class RawPackage(BaseModel):
-    """A PACKAGE record exactly as Roamify spells it; only the fields roamsync uses are checked."""
+    """A PACKAGE record exactly as Roamify spells it; only the fields roamsync uses are checked.
+
+    Types are checked here; ranges in `normalise_record`, so that a number outside them is reported
+    as `out_of_range` rather than as a type error.
+    """
 
     model_config = ConfigDict(extra="ignore", strict=False)
 
     packageId: ResellerId
     package: str = Field(min_length=1)
-    day: int = Field(ge=1, le=3650)
-    price: Decimal = Field(ge=0, le=100_000)
+    day: int
+    price: Decimal
     isUnlimited: bool = False
-    dataAmount: Decimal | None = Field(default=None, ge=0)
+    dataAmount: Decimal | None = None
     dataUnit: str | None = None
     withSMS: bool = False
     withCall: bool = False
@@ -173,22 +193,115 @@ class RawCountry(BaseModel):
 
 @dataclass(frozen=True)
 class CatalogPage:
-    """One page of Roamify's catalog: its raw country nodes and how many package listings it held."""
+    """One page of Roamify's catalog: its raw country nodes and how many package entries they held
+    (`listings`: every entry of every node's `packages`, readable or not)."""
 
     number: int
     nodes: list[Any]
     listings: int
 
+    def is_last(self, page_size: int) -> bool:
+        """Roamify's own rule, "a page with fewer results than pageSize is the last", read both ways
+        (its docs do not say whether pageSize counts country nodes or packages): the page is the last
+        only when it is short by both counts. An empty page is always the end."""
+        return len(self.nodes) < page_size and self.listings < page_size
 
-@dataclass
+
+class _Listed(NamedTuple):
+    """A normalised package as a snapshot keeps it: compact (its JSON), with the rank of the listing
+    that gave it its fields and its hash, which is all the diff reads."""
+
+    rank: tuple[int, int]
+    package_json: str
+    content_hash: str
+
+
 class NormalisedCatalog:
-    """The outcome of normalising a snapshot: packages by reseller_id and what could not be read."""
+    """The outcome of normalising a snapshot: packages by reseller_id and what could not be read.
 
-    packages: dict[str, Package] = field(default_factory=dict)
-    skipped: int = 0
-    skip_reasons: Counter[str] = field(default_factory=Counter)
-    # packageIds seen upstream whose records could not be read: never deactivated because of that.
-    unreadable_ids: set[str] = field(default_factory=set)
+    A package listed under several country nodes is one package: its fields come from the listing
+    that ranks first (the lowest page number, then position on the page), whatever order the pages
+    arrive in, and its coverage is the union of every listing's. Packages are held as JSON (a
+    50,000-package catalog in a fraction of the memory of as many models) and turned back into
+    `Package` on demand.
+    """
+
+    def __init__(self) -> None:
+        self._listed: dict[str, _Listed] = {}
+        self.skipped = 0
+        self.skip_reasons: Counter[str] = Counter()
+        # packageIds seen upstream whose records could not be read: never deactivated because of that.
+        self.unreadable_ids: set[str] = set()
+
+    @classmethod
+    def of(cls, packages: Iterable[Package], unreadable: Iterable[str] = ()) -> NormalisedCatalog:
+        """A catalog holding exactly these packages (ranked in the given order)."""
+        catalog = cls()
+        for n, package in enumerate(packages):
+            catalog.add(package.with_hash(), (0, n))
+        catalog.unreadable_ids.update(unreadable)
+        return catalog
+
+    def __len__(self) -> int:
+        return len(self._listed)
+
+    def __contains__(self, reseller_id: object) -> bool:
+        return reseller_id in self._listed
+
+    def ids(self) -> KeysView[str]:
+        return self._listed.keys()
+
+    def hash_of(self, reseller_id: str) -> str | None:
+        listed = self._listed.get(reseller_id)
+        return listed.content_hash if listed else None
+
+    def get(self, reseller_id: str) -> Package | None:
+        listed = self._listed.get(reseller_id)
+        return Package.model_validate_json(listed.package_json) if listed else None
+
+    @property
+    def packages(self) -> Mapping[str, Package]:
+        """Every package by reseller_id, each built when read."""
+        return _PackageView(self)
+
+    def add(self, package: Package, rank: tuple[int, int]) -> None:
+        """Fold one listing in (`package` carries its hash); see the class docstring."""
+        seen = self._listed.get(package.reseller_id)
+        if seen is None:
+            self._store(package, rank)
+            return
+        earlier = Package.model_validate_json(seen.package_json)
+        coverage = tuple(sorted(set(earlier.coverage) | set(package.coverage)))
+        first, first_rank = (package, rank) if rank < seen.rank else (earlier, seen.rank)
+        if first is earlier and coverage == earlier.coverage:
+            return  # nothing this listing adds
+        self._store(first.model_copy(update={"coverage": coverage}).with_hash(), first_rank)
+
+    def replace(self, package: Package) -> None:
+        """Put `package` (a fresh listing read on its own) in place of whatever the pages said."""
+        self._listed.pop(package.reseller_id, None)
+        self._store(package.with_hash(), (-1, 0))
+
+    def _store(self, package: Package, rank: tuple[int, int]) -> None:
+        self._listed[package.reseller_id] = _Listed(rank, package.model_dump_json(), package.content_hash)
+        self.unreadable_ids.discard(package.reseller_id)
+
+
+class _PackageView(Mapping[str, Package]):
+    def __init__(self, catalog: NormalisedCatalog) -> None:
+        self._catalog = catalog
+
+    def __getitem__(self, reseller_id: str) -> Package:
+        package = self._catalog.get(reseller_id)
+        if package is None:
+            raise KeyError(reseller_id)
+        return package
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._catalog.ids())
+
+    def __len__(self) -> int:
+        return len(self._catalog)
 
 
 class SkippedRecord(ValueError):
@@ -199,20 +312,34 @@ class SkippedRecord(ValueError):
         self.reason = reason
 
 
-def _to_mb(amount: Decimal, unit: str | None) -> int:
+def _in_range(value: Decimal | int, low: Decimal | int, high: Decimal | int, what: str) -> None:
+    """Raise SkippedRecord("out_of_range") unless low <= value <= high (and finite)."""
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise SkippedRecord(OUT_OF_RANGE, f"{what} is not finite")
+    if not low <= value <= high:
+        raise SkippedRecord(OUT_OF_RANGE, f"{what} {value} is outside {low}..{high}")
+
+
+def _to_mb(amount: Decimal, unit: str | None, what: str = "dataAmount") -> int:
     factor = DATA_UNIT_TO_MB.get((unit or "MB").strip().upper())
     if factor is None:
         raise SkippedRecord("unknown_data_unit", str(unit))
-    return int((amount * factor).to_integral_value())
+    _in_range(amount, 0, MAX_DATA_MB * 1024, what)  # before the multiplication: keep Decimal small
+    mb = int((amount * factor).to_integral_value())
+    _in_range(mb, 0, MAX_DATA_MB, what)
+    return mb
 
 
-def _to_kbps(amount: float | None, unit: str | None) -> int | None:
+def _to_kbps(amount: Decimal | None, unit: str | None) -> int | None:
     if amount is None:
         return None
     factor = SPEED_UNIT_TO_KBPS.get((unit or "kbps").strip().upper())
     if factor is None:
         raise SkippedRecord("unknown_throttle_unit", str(unit))
-    return int((Decimal(str(amount)) * factor).to_integral_value())
+    _in_range(amount, 0, MAX_SPEED_KBPS, "throttleSpeed")
+    kbps = int((amount * factor).to_integral_value())
+    _in_range(kbps, 0, MAX_SPEED_KBPS, "throttleSpeed")
+    return kbps
 
 
 def _geography(value: str | None) -> Geography:
@@ -243,8 +370,12 @@ def normalise_record(raw: Any, node: RawCountry) -> Package:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "record"
+        if first["type"] == "finite_number":
+            raise SkippedRecord(OUT_OF_RANGE, f"{where} is not finite") from None
         raise SkippedRecord(f"invalid_{where}", first["msg"]) from None
 
+    _in_range(record.day, 1, MAX_VALIDITY_DAYS, "day")
+    _in_range(record.price, 0, MAX_PRICE, "price")
     unlimited = record.isUnlimited or record.dataAmount == UNLIMITED_SENTINEL
     if unlimited:
         data_mb = None
@@ -257,7 +388,7 @@ def normalise_record(raw: Any, node: RawCountry) -> Package:
     throttled = record.withThrottle
     threshold_mb = None
     if throttled and throttle.throttleThreshold is not None:
-        threshold_mb = _to_mb(Decimal(str(throttle.throttleThreshold)), throttle.throttleThresholdUnit)
+        threshold_mb = _to_mb(throttle.throttleThreshold, throttle.throttleThresholdUnit, "throttleThreshold")
 
     package = Package(
         reseller_id=record.packageId,
@@ -293,13 +424,16 @@ def _raw_id(raw: Any) -> str | None:
     return None
 
 
-def normalise_nodes(nodes: Iterable[Any], catalog: NormalisedCatalog | None = None) -> NormalisedCatalog:
-    """Fold country nodes (from one or many pages) into `catalog`.
+def normalise_nodes(
+    nodes: Iterable[Any], catalog: NormalisedCatalog | None = None, *, page: int = 0
+) -> NormalisedCatalog:
+    """Fold country nodes (one page's, numbered `page`, or any list) into `catalog`.
 
-    One package per packageId: a package listed under several nodes keeps the first listing's
-    fields and its coverage becomes the union of every node's countries.
+    One package per packageId (see NormalisedCatalog for which listing's fields it keeps); records
+    that cannot be read are counted by reason and their packageIds remembered as unreadable.
     """
     catalog = catalog if catalog is not None else NormalisedCatalog()
+    position = 0
     for raw_node in nodes:
         try:
             node = RawCountry.model_validate(raw_node)
@@ -308,27 +442,21 @@ def normalise_nodes(nodes: Iterable[Any], catalog: NormalisedCatalog | None = No
             count = len(records) if isinstance(records, list) else 1
             catalog.skipped += count
             catalog.skip_reasons["invalid_country_node"] += count
+            position += count
             if isinstance(records, list):
-                catalog.unreadable_ids.update(i for i in map(_raw_id, records) if i)
+                catalog.unreadable_ids.update(i for i in map(_raw_id, records) if i and i not in catalog)
             continue
         for raw in node.packages:
+            position += 1
             try:
                 package = normalise_record(raw, node)
             except SkippedRecord as exc:
                 catalog.skipped += 1
                 catalog.skip_reasons[exc.reason] += 1
                 raw_id = _raw_id(raw)
-                if raw_id:
+                # A packageId readable under another node is not unreadable because this one broke.
+                if raw_id and raw_id not in catalog:
                     catalog.unreadable_ids.add(raw_id)
                 continue
-            seen = catalog.packages.get(package.reseller_id)
-            if seen is None:
-                catalog.packages[package.reseller_id] = package
-            elif not set(package.coverage) <= set(seen.coverage):
-                merged = tuple(sorted(set(seen.coverage) | set(package.coverage)))
-                catalog.packages[package.reseller_id] = seen.model_copy(
-                    update={"coverage": merged}
-                ).with_hash()
-    # A packageId readable under one node is not unreadable because another listing was broken.
-    catalog.unreadable_ids -= catalog.packages.keys()
+            catalog.add(package, (page, position))
     return catalog

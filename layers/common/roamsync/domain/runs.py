@@ -65,6 +65,9 @@ class Run(BaseModel):
     started_at: datetime
     finished_at: datetime | None = None
     counts: dict[str, int] = Field(default_factory=dict)
+    # What a sync planned to write, by kind, beside `counts` (what it wrote): they differ when the
+    # run was refused, failed before writing or was stopped part-way, and for a dry run.
+    planned: dict[str, int] = Field(default_factory=dict)
     timings_ms: dict[str, int] = Field(default_factory=dict)
     reason: str | None = None  # a machine-readable refusal or failure code
     error: str | None = None  # what an operator reads
@@ -112,6 +115,7 @@ class Run(BaseModel):
             "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
             "durationMs": self.duration_ms,
             "counts": dict(self.counts),
+            "planned": dict(self.planned),
             "timingsMs": dict(self.timings_ms),
             "reason": self.reason,
             "error": self.error,

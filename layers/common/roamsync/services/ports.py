@@ -6,9 +6,10 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
+from roamsync.domain.errors import UpstreamError
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import CatalogPage, Package
-from roamsync.domain.runs import Run, RunKind
+from roamsync.domain.runs import Run, RunKind, RunStatus
 
 
 class Clock(Protocol):
@@ -16,7 +17,24 @@ class Clock(Protocol):
 
 
 class CatalogSource(Protocol):
+    """Roamify's catalog: its pages, and one package looked up on its own."""
+
     def iter_catalog_pages(self, page_size: int = 50) -> Iterator[CatalogPage]: ...
+
+    def lookup_packages(self, package_ids: Iterable[str]) -> Iterator[tuple[str, list[Any] | UpstreamError]]:
+        """Each id with the country nodes listing it (empty: Roamify does not list it), or the error
+        that left it unanswered; in any order."""
+        ...
+
+
+class SyncLockPort(Protocol):
+    """One sync at a time: `acquire` answers None when taken, else the run holding the lock."""
+
+    def acquire(self, holder: str) -> str | None: ...
+
+    def renew(self, holder: str) -> bool: ...
+
+    def release(self, holder: str) -> None: ...
 
 
 class PackageStore(Protocol):
@@ -26,7 +44,9 @@ class PackageStore(Protocol):
 
 
 class RunStore(Protocol):
-    def save(self, run: Run) -> None: ...
+    def save(self, run: Run, *, expected_status: RunStatus | None = None) -> None:
+        """Write the run; with `expected_status`, only over a record in that status (else Conflict)."""
+        ...
 
     def get(self, run_id: str) -> Run | None: ...
 

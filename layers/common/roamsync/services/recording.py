@@ -14,10 +14,12 @@ def finish_run(
     *,
     reason: str | None = None,
     error: str | None = None,
+    expected_status: RunStatus | None = None,
 ) -> Run:
-    """Stamp the run's outcome and end time and save it (a dry run is never saved)."""
+    """Stamp the run's outcome and end time and save it (a dry run is never saved); with
+    `expected_status`, only over a stored record still in that status (else Conflict)."""
     run.status, run.reason, run.error = status, reason, error
     run.finished_at = clock()
     if not run.dry_run:
-        runs.save(run)
+        runs.save(run, expected_status=expected_status)
     return run

@@ -12,12 +12,14 @@ import boto3
 import pytest
 
 from roamsync.adapters.dynamo import INLINE_RECORD_LIMIT, changes_chunk_id
-from roamsync.container import Container
+from roamsync.container import Container, sync_catalog
 from roamsync.domain.errors import BadRequest, Conflict
 from roamsync.domain.my_packages import MyPackage
+from roamsync.domain.packages import Package
 from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
 from roamsync.services.dedupe import deduplicate
 from roamsync.services.mapping import validate_and_fix
+from roamsync.services.my_packages import MyPackageInput, update_my_package
 from roamsync.services.undo import undo_run
 from tests.conftest import REGION, TABLE_NAMES, make_settings
 from tests.fakes.my_packages import GB, T0, StepClock, catalog_package, dedupe_scenario, shop_row
@@ -242,3 +244,95 @@ def test_a_row_edited_before_dedupe_deletes_it_is_kept_and_counted_as_a_conflict
     assert outcome.run.counts["conflicts"] == 1
     assert tables.my_packages.get("older").name == "edited"  # type: ignore[union-attr]
     assert tables.runs.get(outcome.run.run_id).details["changes"][0]["applied"] is False  # type: ignore[union-attr]
+
+
+# ---- validation racing an edit: the moto tables and the simulator's catalog ----------------------
+
+
+def live_and_gone(container: Container, simulator) -> tuple[Package, Package]:
+    """Sync the simulator's catalog over HTTP, have Roamify stop listing one package and sync again:
+    an active single-country package and a deactivated one, as the sync stored them."""
+    sync_catalog(container, Trigger.CLI)
+    local = sorted(
+        (p for p in container.packages.load_all().values() if p.status == "active" and len(p.coverage) == 1),
+        key=lambda p: p.reseller_id,
+    )
+    live, gone = local[0], local[1]
+    simulator.remove_packages([gone.reseller_id])
+    sync_catalog(container, Trigger.CLI)
+    stored = container.packages.get(gone.reseller_id)
+    assert stored is not None and stored.status == "inactive"
+    return live, stored
+
+
+class EditedAfterReading:
+    """The real MyPackages repository, with a shop admin's edit landing on one row right after
+    validation has read it (before validation writes any verdict)."""
+
+    def __init__(self, repo, row_id: str, edit) -> None:
+        self.repo, self.row_id, self.edit = repo, row_id, edit
+
+    def __getattr__(self, name):
+        return getattr(self.repo, name)
+
+    def all(self):
+        for row in self.repo.all():
+            yield row
+            if row.id == self.row_id:
+                self.edit()
+
+
+def stored_verdicts() -> dict[str, tuple[str | None, str | None, str | None]]:
+    """Each MyPackages item's (reseller_id, validation_status, validation_reason), read raw."""
+    return {
+        i["id"]["S"]: tuple(  # type: ignore[misc]
+            i[name]["S"] if name in i else None
+            for name in ("reseller_id", "validation_status", "validation_reason")
+        )
+        for i in scan("MyPackagesTable")
+    }
+
+
+@pytest.mark.parametrize("updated_at", [T0 - timedelta(days=30), None], ids=["updated_at", "no_updated_at"])
+def test_a_row_remapped_after_validation_read_it_ends_with_the_verdict_of_its_new_content(
+    container: Container, simulator, updated_at
+):
+    # given two unvalidated legacy rows on a live package, one of them (maybe) never stamped
+    live, gone = live_and_gone(container, simulator)
+    other = next(p for p in container.packages.load_all().values() if p.status == "active" and p != live)
+    sale = str(max(live.price, other.price) * 2)
+    container.my_packages.save(shop_row("mine", live, sale_price=sale, updated_at=updated_at))
+    container.my_packages.save(shop_row("other", other, sale_price=sale, updated_at=None))
+
+    def remap_to_the_gone_package() -> None:
+        update_my_package(
+            "mine",
+            MyPackageInput(reseller_id=gone.reseller_id),
+            draft=False,
+            my_packages=container.my_packages,
+            packages=container.packages,
+            clock=container.clock,
+        )
+
+    # when the admin remaps "mine" to a package Roamify no longer lists while validation runs
+    racing = EditedAfterReading(container.my_packages, "mine", remap_to_the_gone_package)
+    outcome = validate_and_fix(
+        **{**ports(container), "my_packages": racing},
+        trigger=Trigger.API,
+        max_price_increase=Decimal("0.1"),
+    )
+
+    # then the table holds the verdict for what the row says now, not for what validation read
+    verdicts = stored_verdicts()
+    assert verdicts["mine"] == (gone.reseller_id, "invalid", "inactive_upstream")
+    assert verdicts["other"] == (other.reseller_id, "valid", None)
+    # and the run's counts are those of the table
+    statuses = [status for _, status, _ in verdicts.values()]
+    stored = container.runs.get(outcome.run.run_id)
+    assert stored is not None
+    for counts in (outcome.run.counts, stored.counts):
+        assert (counts["checked"], counts["valid"], counts["invalid"]) == (
+            len(verdicts),
+            statuses.count("valid"),
+            statuses.count("invalid"),
+        )

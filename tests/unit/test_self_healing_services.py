@@ -22,6 +22,7 @@ from roamsync.services.mapping import (
     validate_and_fix,
     validate_mappings,
 )
+from roamsync.services.my_packages import MyPackageInput, update_my_package
 from roamsync.services.nightly import run_nightly
 from roamsync.services.undo import undo_run
 from tests.fakes.my_packages import (
@@ -182,6 +183,54 @@ def test_invalid_rows_page_with_equivalent_or_better_suggestions_only():
     assert items["unfixable"]["suggestedReplacement"] is None
     assert items["draft"]["suggestedReplacement"] is None
     assert items["loss"]["reason"] == "negative_margin"
+
+
+class EditedAfterReading:
+    """A fake table, with a shop admin's edit landing on one row right after validation has read it
+    (before validation writes any verdict)."""
+
+    def __init__(self, rows: FakeMyPackages, row_id: str, edit) -> None:
+        self.rows, self.row_id, self.edit = rows, row_id, edit
+
+    def __getattr__(self, name):
+        return getattr(self.rows, name)
+
+    def all(self):
+        for row in self.rows.all():
+            yield row
+            if row.id == self.row_id:
+                self.edit()
+
+
+def test_a_row_remapped_after_validation_read_it_ends_with_the_verdict_of_its_new_content():
+    world = broken_shop()
+    world.catalog.put(catalog_package("retired", country="NO", status="inactive"))
+
+    def remap() -> None:
+        update_my_package(
+            "ok0",
+            MyPackageInput(reseller_id="retired"),
+            draft=False,
+            my_packages=world.rows,
+            packages=world.catalog,
+            clock=world.clock,
+        )
+
+    outcome = validate_mappings(
+        **{**world.ports(), "my_packages": EditedAfterReading(world.rows, "ok0", remap)}, trigger=Trigger.CLI
+    )
+
+    row = world.rows.get("ok0")
+    assert row is not None
+    assert (row.reseller_id, row.validation_status, row.validation_reason) == (
+        "retired",
+        "invalid",
+        "inactive_upstream",
+    )
+    stored = list(world.rows.all())
+    assert outcome.run.counts["checked"] == len(stored)
+    assert outcome.run.counts["valid"] == sum(r.validation_status == "valid" for r in stored) == 5
+    assert outcome.run.counts["invalid"] == sum(r.validation_status == "invalid" for r in stored) == 6
 
 
 # ---- auto-fix and undo ---------------------------------------------------------------------------

@@ -14,9 +14,11 @@ import pytest
 from roamsync.adapters.dynamo import INLINE_RECORD_LIMIT, changes_chunk_id
 from roamsync.container import Container, sync_catalog
 from roamsync.domain.errors import BadRequest, Conflict
+from roamsync.domain.mapping import choose_fix
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package
 from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
+from roamsync.services.catalog import destination_of
 from roamsync.services.dedupe import deduplicate
 from roamsync.services.mapping import validate_and_fix
 from roamsync.services.my_packages import MyPackageInput, update_my_package
@@ -102,19 +104,41 @@ def test_conditional_writes_lose_to_an_edit_made_meanwhile(tables: Container):
     assert repo.get("m1") is None
 
 
-def test_writing_a_verdict_touches_only_the_validation_fields(tables: Container):
+def test_a_verdict_is_written_only_onto_the_content_it_was_judged_on(tables: Container):
     repo = tables.my_packages
-    stale = shop_row("m1", catalog_package("p"))
-    repo.save(stale)
-    edited = stale.model_copy(update={"name": "edited meanwhile", "updated_at": T0})
+    read = shop_row("m1", catalog_package("p"))
+    repo.save(read)
+    edited = read.model_copy(update={"name": "edited meanwhile", "updated_at": T0})
     repo.save(edited)
+    verdict = {"validation_status": "invalid", "validation_reason": "not_in_catalog", "validated_at": T0}
 
-    assert repo.set_validation(stale.model_copy(update={"validation_status": "invalid", "validated_at": T0}))
+    with pytest.raises(Conflict):
+        repo.set_validation(read.model_copy(update=verdict), expected_updated_at=read.updated_at)
+    assert repo.get("m1") == edited
 
-    stored = repo.get("m1")
-    assert stored is not None and stored.name == "edited meanwhile" and stored.validation_status == "invalid"
-    assert not repo.set_validation(shop_row("gone", None, validation_status="valid"))
+    repo.set_validation(edited.model_copy(update=verdict), expected_updated_at=edited.updated_at)
+    assert repo.get("m1") == edited.model_copy(update=verdict)  # only the validation fields changed
+    with pytest.raises(Conflict):
+        repo.set_validation(shop_row("gone", None, validation_status="valid"), expected_updated_at=None)
     assert repo.get("gone") is None
+
+
+def test_a_row_never_stamped_takes_a_verdict_until_an_edit_stamps_it(tables: Container):
+    repo = tables.my_packages
+    legacy = shop_row("legacy", catalog_package("p"), updated_at=None)
+    repo.save(legacy)
+    valid = {"validation_status": "valid", "validated_at": T0}
+
+    repo.set_validation(legacy.model_copy(update=valid), expected_updated_at=None)
+    stamped = repo.get("legacy")
+    assert stamped is not None and stamped.validation_status == "valid" and stamped.updated_at is None
+    repo.replace(stamped.model_copy(update={"name": "edited", "updated_at": T0}), expected_updated_at=None)
+
+    with pytest.raises(Conflict):
+        repo.set_validation(
+            legacy.model_copy(update={"validation_status": "invalid"}), expected_updated_at=None
+        )
+    assert repo.get("legacy").validation_status == "valid"  # type: ignore[union-attr]
 
 
 def test_many_packages_are_read_with_batch_gets(tables: Container):
@@ -336,3 +360,64 @@ def test_a_row_remapped_after_validation_read_it_ends_with_the_verdict_of_its_ne
             statuses.count("valid"),
             statuses.count("invalid"),
         )
+
+
+def test_an_auto_fix_never_overwrites_a_row_edited_after_validation_read_it(container: Container, simulator):
+    # given a row on a package Roamify stopped listing, with a safe replacement in the catalog
+    sync_catalog(container, Trigger.CLI)
+    catalog = sorted(
+        (p for p in container.packages.load_all().values() if p.status == "active"),
+        key=lambda p: p.reseller_id,
+    )
+    row, package = next(
+        (r, p)
+        for p in catalog
+        if (r := shop_row("mine", p, sale_price=str(p.price * 2)))
+        and choose_fix(
+            r,
+            p,
+            [c for c in catalog if c != p],
+            destination_of(p, r) or "",
+            max_price_increase=Decimal("0.1"),
+        )
+    )
+    container.my_packages.save(row)
+    simulator.remove_packages([package.reseller_id])
+    sync_catalog(container, Trigger.CLI)
+
+    class EditedBeforeTheFix:
+        """The real table, with the admin's price change landing just before auto-fix's write."""
+
+        def __init__(self, repo) -> None:
+            self.repo = repo
+
+        def __getattr__(self, name):
+            return getattr(self.repo, name)
+
+        def replace(self, fixed: MyPackage, *, expected_updated_at) -> None:
+            update_my_package(
+                fixed.id,
+                MyPackageInput(name="Repriced by hand", sale_price=Decimal("99.00")),
+                draft=False,
+                my_packages=self.repo,
+                packages=container.packages,
+                clock=container.clock,
+            )
+            self.repo.replace(fixed, expected_updated_at=expected_updated_at)
+
+    outcome = validate_and_fix(
+        **{**ports(container), "my_packages": EditedBeforeTheFix(container.my_packages)},
+        trigger=Trigger.API,
+        max_price_increase=Decimal("0.1"),
+        fix=True,
+    )
+
+    [item] = scan("MyPackagesTable")
+    assert item["reseller_id"]["S"] == package.reseller_id  # not remapped over the edit
+    assert (item["name"]["S"], Decimal(item["sale_price"]["N"])) == ("Repriced by hand", Decimal("99.00"))
+    assert item["validation_status"]["S"] == "invalid"
+    assert outcome.autofix is not None
+    autofix = container.runs.get(outcome.autofix.run_id)
+    assert autofix is not None and (autofix.counts["fixed"], autofix.counts["conflicts"]) == (0, 1)
+    assert autofix.details["changes"][0]["applied"] is False
+    assert outcome.run.counts["fixed"] == 0 and outcome.run.counts["invalid"] == 1

@@ -24,7 +24,7 @@ import requests
 
 from roamsync.container import get_container
 from roamsync_dev.local_stack import LocalStack
-from tests.fakes.my_packages import GB, catalog_package
+from tests.fakes.my_packages import GB, catalog_package, shop_row
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -237,6 +237,41 @@ def test_the_operator_sees_the_health_score_and_dedupes_with_a_preview_first(
     page.screenshot(path=str(ARTIFACTS / "dashboard-after-dedupe.png"), full_page=True)
     assert console.csp_violations() == []
     assert [e for e in console.errors if e.startswith("uncaught")] == []
+
+
+EUROPE = ("AT", "DE", "DK", "ES", "FI", "FR", "IT", "NL", "NO", "SE")
+
+
+def test_the_page_marks_as_duplicates_only_the_rows_dedupe_removes(
+    page: Page, local_stack: LocalStack, shop: AdminApi
+) -> None:
+    from playwright.sync_api import expect
+
+    # given a one-country plan and a regional plan sold for that country, equal in data, days and
+    # price, and an old copy of the one-country row (the same Roamify package mapped twice)
+    container = get_container()
+    for row in list(container.my_packages.all()):
+        container.my_packages.delete(row.id, expected_updated_at=row.updated_at)
+    sweden = catalog_package("e2e-sweden-5gb", country="SE", region="Europe")
+    europe = catalog_package("e2e-europe-5gb", country="SE", region="Europe", coverage=EUROPE)
+    container.packages.write([sweden, europe])
+    for package in (sweden, europe):
+        shop.call("POST", MY, {"resellerId": package.reseller_id, "salePrice": "12.00", "countryCode": "SE"})
+    container.my_packages.save(shop_row("e2e-old-copy", sweden, sale_price="12.00", region=None))
+    expected = shop.call("POST", DEDUPE, {"dryRun": True})
+    assert (expected["removedCount"], expected["details"]) == (
+        1,
+        {"resellerIdDuplicates": 1, "combinationDuplicates": 0},
+    )
+
+    # when the operator opens the page
+    sign_in(page, local_stack, local_stack.admin_token)
+
+    # then the one row dedupe removes is marked, and the regional plan is not called a duplicate
+    expect(page.get_by_test_id("mypackages-count")).to_have_text("3 rows")
+    expect(page.get_by_test_id("duplicates-count")).to_have_text("1 duplicate")
+    expect(page.locator("tr[data-duplicate]")).to_have_count(1)
+    expect(page.locator("tr[data-duplicate][data-id=e2e-old-copy]")).to_have_count(1)
 
 
 def test_a_wrong_token_shows_the_api_error_and_asks_for_the_token_again(

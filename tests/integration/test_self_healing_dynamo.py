@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import boto3
 import pytest
@@ -21,8 +22,9 @@ from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
 from roamsync.services.catalog import destination_of
 from roamsync.services.dedupe import deduplicate
 from roamsync.services.mapping import validate_and_fix
-from roamsync.services.my_packages import MyPackageInput, update_my_package
+from roamsync.services.my_packages import MyPackageInput, create_my_package, update_my_package
 from roamsync.services.undo import undo_run
+from roamsync_dev import lambda_runtime
 from tests.conftest import REGION, TABLE_NAMES, make_settings
 from tests.fakes.my_packages import GB, T0, StepClock, catalog_package, dedupe_scenario, shop_row
 
@@ -421,3 +423,80 @@ def test_an_auto_fix_never_overwrites_a_row_edited_after_validation_read_it(cont
     assert autofix is not None and (autofix.counts["fixed"], autofix.counts["conflicts"]) == (0, 1)
     assert autofix.details["changes"][0]["applied"] is False
     assert outcome.run.counts["fixed"] == 0 and outcome.run.counts["invalid"] == 1
+
+
+# ---- dedupe over the simulator's catalog: where a package works is part of the offer -------------
+
+DEDUPE_EVENT = json.loads(
+    (Path(__file__).resolve().parents[2] / "events" / "dedupe-api-dry-run.json").read_text()
+)
+
+
+def same_offer_elsewhere(catalog: list[Package]) -> tuple[Package, Package]:
+    """A single-country package and a multi-country one covering that country that make the same
+    offer in everything else: data, days, SMS, calls, hotspot, throttling, currency."""
+
+    def offer(p: Package) -> tuple:
+        return (
+            p.data_mb,
+            p.unlimited,
+            p.validity_days,
+            p.with_sms,
+            p.with_call,
+            p.with_hotspot,
+            p.throttled,
+            p.throttle_speed_kbps,
+            p.throttle_threshold_mb,
+            p.currency,
+        )
+
+    pairs = [
+        (single, multi)
+        for single in catalog
+        if len(single.coverage) == 1
+        for multi in catalog
+        if len(multi.coverage) > 1 and single.country_code in multi.coverage and offer(single) == offer(multi)
+    ]
+    assert pairs, "the simulator's catalog should hold a regional plan equal to a local one but for coverage"
+    return min(pairs, key=lambda pair: (pair[0].reseller_id, pair[1].reseller_id))
+
+
+def test_a_single_country_row_and_a_regional_row_with_equal_data_days_and_price_are_both_kept(
+    container: Container,
+):
+    # given the shop sells a one-country plan and a regional plan for that country, at one price
+    sync_catalog(container, Trigger.CLI)
+    catalog = [p for p in container.packages.load_all().values() if p.status == "active"]
+    single, regional = same_offer_elsewhere(catalog)
+    price = str(max(single.price, regional.price) * 2)
+    for my_id, package in (("single", single), ("regional", regional)):
+        create_my_package(
+            MyPackageInput(
+                reseller_id=package.reseller_id, sale_price=Decimal(price), country_code=single.country_code
+            ),
+            draft=False,
+            my_packages=container.my_packages,
+            packages=container.packages,
+            clock=container.clock,
+            new_id=lambda my_id=my_id: my_id,
+        )
+    rows = rows_of(container)
+    assert {
+        (r.country_code, r.data_mb, r.unlimited, r.validity_days, r.sale_price) for r in rows.values()
+    } == {(single.country_code, single.data_mb, single.unlimited, single.validity_days, Decimal(price))}
+
+    # when dedupe runs through the admin route, as a preview and for real
+    answers = [
+        lambda_runtime.invoke("AdminFunction", {**DEDUPE_EVENT, "body": json.dumps({"dryRun": dry_run})})
+        for dry_run in (True, False)
+    ]
+
+    # then neither row is a duplicate of the other: both are still in the table
+    for answer in answers:
+        assert answer["statusCode"] == 200
+        body = json.loads(answer["body"])
+        assert body["removedCount"] == 0
+        assert body["details"] == {"resellerIdDuplicates": 0, "combinationDuplicates": 0}
+    assert sorted(i["id"]["S"] for i in scan("MyPackagesTable")) == ["regional", "single"]
+    run = container.runs.get(json.loads(answers[1]["body"])["runId"])
+    assert run is not None and run.details["changes"] == [] and run.counts["combinationDuplicates"] == 0

@@ -1,9 +1,10 @@
 """The admin dashboard in a real browser: Debian's Chromium, driven by Playwright, against the local stack.
 
 Given a shop with known duplicates, an operator opens /admin, enters the admin token, sees the health
-score the API reports, previews a dedupe (the page says how many rows would go, and marks them),
-applies it, and sees the counts change. A wrong token shows the API's error. The page runs under its
-Content-Security-Policy without a single violation.
+score the API reports, previews a dedupe (the page says how many rows would go; it marks as
+duplicates only rows dedupe removes whatever the catalog says), applies it, and sees the counts
+change. A wrong token shows the API's error. The page runs under its Content-Security-Policy
+without a single violation.
 
 Needs /usr/bin/chromium (`make browser-deps`) and the playwright package (requirements-dev.txt);
 Playwright's own browser download is never used. Without them the tests skip, and fail under CI=true.
@@ -198,13 +199,15 @@ def test_the_operator_sees_the_health_score_and_dedupes_with_a_preview_first(
     # when the operator opens the page and gives the admin token
     sign_in(page, local_stack, local_stack.admin_token)
 
-    # then the health score and counts are the API's, and the duplicates are marked
+    # then the health score and counts are the API's, and the look-alike rows are shown as such:
+    # only the catalog (coverage, SMS, calls, hotspot) can say they are the same offer
     expect(page.get_by_test_id("health-score")).to_have_text(score_text(health))
     expect(page.get_by_test_id("health-total")).to_have_text(str(health["totalPackages"]))
     expect(page.get_by_test_id("catalog-active")).to_have_text(f"{health['catalog']['active']:,}")
     expect(page.get_by_test_id("mypackages-count")).to_have_text(f"{SEEDED_ROWS} rows")
-    expect(page.get_by_test_id("duplicates-count")).to_have_text("2 duplicates")
-    expect(page.locator("tr[data-duplicate]")).to_have_count(2)
+    expect(page.get_by_test_id("duplicates-count")).to_have_text("0 duplicates")
+    expect(page.get_by_test_id("lookalikes-count")).to_have_text("2 look alike")
+    expect(page.locator("tr[data-lookalike]")).to_have_count(2)
     expect(page.get_by_test_id("invalid-row")).to_have_count(health["invalidPackages"])
     expect(page.get_by_test_id("dedupe-apply")).to_be_disabled()
 
@@ -226,8 +229,8 @@ def test_the_operator_sees_the_health_score_and_dedupes_with_a_preview_first(
     expect(page.get_by_test_id("dedupe-result")).to_contain_text("removed 2 rows")
     expect(page.get_by_test_id("health-total")).to_have_text(str(health["totalPackages"] - 2))
     expect(page.get_by_test_id("mypackages-count")).to_have_text(f"{SEEDED_ROWS - 2} rows")
-    expect(page.get_by_test_id("duplicates-count")).to_have_text("0 duplicates")
-    expect(page.locator("tr[data-duplicate]")).to_have_count(0)
+    expect(page.get_by_test_id("lookalikes-count")).to_be_hidden()
+    expect(page.locator("tr[data-lookalike]")).to_have_count(0)
     expect(page.get_by_test_id("dedupe-apply")).to_be_disabled()
     after = shop.call("GET", HEALTH)
     assert after["totalPackages"] == health["totalPackages"] - 2
@@ -272,6 +275,8 @@ def test_the_page_marks_as_duplicates_only_the_rows_dedupe_removes(
     expect(page.get_by_test_id("duplicates-count")).to_have_text("1 duplicate")
     expect(page.locator("tr[data-duplicate]")).to_have_count(1)
     expect(page.locator("tr[data-duplicate][data-id=e2e-old-copy]")).to_have_count(1)
+    expect(page.get_by_test_id("lookalikes-count")).to_have_text("1 looks alike")
+    expect(page.locator("tr[data-lookalike]")).to_have_count(1)
 
 
 def test_a_wrong_token_shows_the_api_error_and_asks_for_the_token_again(
@@ -330,7 +335,7 @@ def test_a_dedupe_run_is_undone_from_the_page(page: Page, local_stack: LocalStac
     # then the rows are back, on the page and in the table
     expect(page.get_by_test_id("undo-result")).to_have_text("restored 2 rows")
     expect(page.get_by_test_id("mypackages-count")).to_have_text(f"{SEEDED_ROWS} rows")
-    expect(page.get_by_test_id("duplicates-count")).to_have_text("2 duplicates")
+    expect(page.get_by_test_id("lookalikes-count")).to_have_text("2 look alike")
     assert len(shop.call("GET", f"{MY}?limit=100")["items"]) == SEEDED_ROWS
 
 

@@ -120,15 +120,17 @@ CATALOG = [
     catalog_package(
         f"p{i}",
         country=country,
+        coverage=coverage,
         data_mb=data,
         unlimited=unlimited,
         sms=sms,
         throttled=unlimited and sms,
         throttle_speed_kbps=512 if unlimited and sms else None,
     )
-    for i, (country, data, unlimited, sms) in enumerate(
-        (c, d, u, s)
+    for i, (country, coverage, data, unlimited, sms) in enumerate(
+        (c, r, d, u, s)
         for c in ("SE", "NO")
+        for r in (None, ("DK", "NO", "SE"))  # the country alone, or a Nordic plan listed under it
         for d in (1 * GB, 5 * GB)
         for u in (False, True)
         for s in (False, True)

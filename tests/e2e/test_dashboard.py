@@ -1,9 +1,10 @@
 """The admin dashboard in a real browser: Debian's Chromium, driven by Playwright, against the local stack.
 
 Given a shop with known duplicates, an operator opens /admin, enters the admin token, sees the health
-score the API reports, previews a dedupe (the page says how many rows would go, and marks them),
-applies it, and sees the counts change. A wrong token shows the API's error. The page runs under its
-Content-Security-Policy without a single violation.
+score the API reports, previews a dedupe (the page says how many rows would go; it marks as
+duplicates only rows dedupe removes whatever the catalog says), applies it, and sees the counts
+change. A wrong token shows the API's error. The page runs under its Content-Security-Policy
+without a single violation.
 
 Needs /usr/bin/chromium (`make browser-deps`) and the playwright package (requirements-dev.txt);
 Playwright's own browser download is never used. Without them the tests skip, and fail under CI=true.
@@ -24,7 +25,7 @@ import requests
 
 from roamsync.container import get_container
 from roamsync_dev.local_stack import LocalStack
-from tests.fakes.my_packages import GB, catalog_package
+from tests.fakes.my_packages import GB, catalog_package, shop_row
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -198,13 +199,15 @@ def test_the_operator_sees_the_health_score_and_dedupes_with_a_preview_first(
     # when the operator opens the page and gives the admin token
     sign_in(page, local_stack, local_stack.admin_token)
 
-    # then the health score and counts are the API's, and the duplicates are marked
+    # then the health score and counts are the API's, and the look-alike rows are shown as such:
+    # only the catalog (coverage, SMS, calls, hotspot) can say they are the same offer
     expect(page.get_by_test_id("health-score")).to_have_text(score_text(health))
     expect(page.get_by_test_id("health-total")).to_have_text(str(health["totalPackages"]))
     expect(page.get_by_test_id("catalog-active")).to_have_text(f"{health['catalog']['active']:,}")
     expect(page.get_by_test_id("mypackages-count")).to_have_text(f"{SEEDED_ROWS} rows")
-    expect(page.get_by_test_id("duplicates-count")).to_have_text("2 duplicates")
-    expect(page.locator("tr[data-duplicate]")).to_have_count(2)
+    expect(page.get_by_test_id("duplicates-count")).to_have_text("0 duplicates")
+    expect(page.get_by_test_id("lookalikes-count")).to_have_text("2 look alike")
+    expect(page.locator("tr[data-lookalike]")).to_have_count(2)
     expect(page.get_by_test_id("invalid-row")).to_have_count(health["invalidPackages"])
     expect(page.get_by_test_id("dedupe-apply")).to_be_disabled()
 
@@ -226,8 +229,8 @@ def test_the_operator_sees_the_health_score_and_dedupes_with_a_preview_first(
     expect(page.get_by_test_id("dedupe-result")).to_contain_text("removed 2 rows")
     expect(page.get_by_test_id("health-total")).to_have_text(str(health["totalPackages"] - 2))
     expect(page.get_by_test_id("mypackages-count")).to_have_text(f"{SEEDED_ROWS - 2} rows")
-    expect(page.get_by_test_id("duplicates-count")).to_have_text("0 duplicates")
-    expect(page.locator("tr[data-duplicate]")).to_have_count(0)
+    expect(page.get_by_test_id("lookalikes-count")).to_be_hidden()
+    expect(page.locator("tr[data-lookalike]")).to_have_count(0)
     expect(page.get_by_test_id("dedupe-apply")).to_be_disabled()
     after = shop.call("GET", HEALTH)
     assert after["totalPackages"] == health["totalPackages"] - 2
@@ -237,6 +240,43 @@ def test_the_operator_sees_the_health_score_and_dedupes_with_a_preview_first(
     page.screenshot(path=str(ARTIFACTS / "dashboard-after-dedupe.png"), full_page=True)
     assert console.csp_violations() == []
     assert [e for e in console.errors if e.startswith("uncaught")] == []
+
+
+EUROPE = ("AT", "DE", "DK", "ES", "FI", "FR", "IT", "NL", "NO", "SE")
+
+
+def test_the_page_marks_as_duplicates_only_the_rows_dedupe_removes(
+    page: Page, local_stack: LocalStack, shop: AdminApi
+) -> None:
+    from playwright.sync_api import expect
+
+    # given a one-country plan and a regional plan sold for that country, equal in data, days and
+    # price, and an old copy of the one-country row (the same Roamify package mapped twice)
+    container = get_container()
+    for row in list(container.my_packages.all()):
+        container.my_packages.delete(row.id, expected_updated_at=row.updated_at)
+    sweden = catalog_package("e2e-sweden-5gb", country="SE", region="Europe")
+    europe = catalog_package("e2e-europe-5gb", country="SE", region="Europe", coverage=EUROPE)
+    container.packages.write([sweden, europe])
+    for package in (sweden, europe):
+        shop.call("POST", MY, {"resellerId": package.reseller_id, "salePrice": "12.00", "countryCode": "SE"})
+    container.my_packages.save(shop_row("e2e-old-copy", sweden, sale_price="12.00", region=None))
+    expected = shop.call("POST", DEDUPE, {"dryRun": True})
+    assert (expected["removedCount"], expected["details"]) == (
+        1,
+        {"resellerIdDuplicates": 1, "combinationDuplicates": 0},
+    )
+
+    # when the operator opens the page
+    sign_in(page, local_stack, local_stack.admin_token)
+
+    # then the one row dedupe removes is marked, and the regional plan is not called a duplicate
+    expect(page.get_by_test_id("mypackages-count")).to_have_text("3 rows")
+    expect(page.get_by_test_id("duplicates-count")).to_have_text("1 duplicate")
+    expect(page.locator("tr[data-duplicate]")).to_have_count(1)
+    expect(page.locator("tr[data-duplicate][data-id=e2e-old-copy]")).to_have_count(1)
+    expect(page.get_by_test_id("lookalikes-count")).to_have_text("1 looks alike")
+    expect(page.locator("tr[data-lookalike]")).to_have_count(1)
 
 
 def test_a_wrong_token_shows_the_api_error_and_asks_for_the_token_again(
@@ -295,7 +335,7 @@ def test_a_dedupe_run_is_undone_from_the_page(page: Page, local_stack: LocalStac
     # then the rows are back, on the page and in the table
     expect(page.get_by_test_id("undo-result")).to_have_text("restored 2 rows")
     expect(page.get_by_test_id("mypackages-count")).to_have_text(f"{SEEDED_ROWS} rows")
-    expect(page.get_by_test_id("duplicates-count")).to_have_text("2 duplicates")
+    expect(page.get_by_test_id("lookalikes-count")).to_have_text("2 look alike")
     assert len(shop.call("GET", f"{MY}?limit=100")["items"]) == SEEDED_ROWS
 
 

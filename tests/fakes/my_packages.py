@@ -141,10 +141,9 @@ class FakeMyPackages:
         del self.rows[my_package_id]
         self.writes += 1
 
-    def set_validation(self, row: MyPackage) -> bool:
-        current = self.rows.get(row.id)
-        if current is None:
-            return False
+    def set_validation(self, row: MyPackage, *, expected_updated_at: datetime | None) -> None:
+        self._unchanged(row.id, expected_updated_at)
+        current = self.rows[row.id]
         self.rows[row.id] = current.model_copy(
             update={
                 "validation_status": row.validation_status,
@@ -153,7 +152,6 @@ class FakeMyPackages:
             }
         )
         self.writes += 1
-        return True
 
 
 class FakeRuns:

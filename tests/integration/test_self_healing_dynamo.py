@@ -7,18 +7,24 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import boto3
 import pytest
 
 from roamsync.adapters.dynamo import INLINE_RECORD_LIMIT, changes_chunk_id
-from roamsync.container import Container
+from roamsync.container import Container, sync_catalog
 from roamsync.domain.errors import BadRequest, Conflict
+from roamsync.domain.mapping import choose_fix
 from roamsync.domain.my_packages import MyPackage
+from roamsync.domain.packages import Package
 from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
+from roamsync.services.catalog import destination_of
 from roamsync.services.dedupe import deduplicate
 from roamsync.services.mapping import validate_and_fix
+from roamsync.services.my_packages import MyPackageInput, create_my_package, update_my_package
 from roamsync.services.undo import undo_run
+from roamsync_dev import lambda_runtime
 from tests.conftest import REGION, TABLE_NAMES, make_settings
 from tests.fakes.my_packages import GB, T0, StepClock, catalog_package, dedupe_scenario, shop_row
 
@@ -100,19 +106,41 @@ def test_conditional_writes_lose_to_an_edit_made_meanwhile(tables: Container):
     assert repo.get("m1") is None
 
 
-def test_writing_a_verdict_touches_only_the_validation_fields(tables: Container):
+def test_a_verdict_is_written_only_onto_the_content_it_was_judged_on(tables: Container):
     repo = tables.my_packages
-    stale = shop_row("m1", catalog_package("p"))
-    repo.save(stale)
-    edited = stale.model_copy(update={"name": "edited meanwhile", "updated_at": T0})
+    read = shop_row("m1", catalog_package("p"))
+    repo.save(read)
+    edited = read.model_copy(update={"name": "edited meanwhile", "updated_at": T0})
     repo.save(edited)
+    verdict = {"validation_status": "invalid", "validation_reason": "not_in_catalog", "validated_at": T0}
 
-    assert repo.set_validation(stale.model_copy(update={"validation_status": "invalid", "validated_at": T0}))
+    with pytest.raises(Conflict):
+        repo.set_validation(read.model_copy(update=verdict), expected_updated_at=read.updated_at)
+    assert repo.get("m1") == edited
 
-    stored = repo.get("m1")
-    assert stored is not None and stored.name == "edited meanwhile" and stored.validation_status == "invalid"
-    assert not repo.set_validation(shop_row("gone", None, validation_status="valid"))
+    repo.set_validation(edited.model_copy(update=verdict), expected_updated_at=edited.updated_at)
+    assert repo.get("m1") == edited.model_copy(update=verdict)  # only the validation fields changed
+    with pytest.raises(Conflict):
+        repo.set_validation(shop_row("gone", None, validation_status="valid"), expected_updated_at=None)
     assert repo.get("gone") is None
+
+
+def test_a_row_never_stamped_takes_a_verdict_until_an_edit_stamps_it(tables: Container):
+    repo = tables.my_packages
+    legacy = shop_row("legacy", catalog_package("p"), updated_at=None)
+    repo.save(legacy)
+    valid = {"validation_status": "valid", "validated_at": T0}
+
+    repo.set_validation(legacy.model_copy(update=valid), expected_updated_at=None)
+    stamped = repo.get("legacy")
+    assert stamped is not None and stamped.validation_status == "valid" and stamped.updated_at is None
+    repo.replace(stamped.model_copy(update={"name": "edited", "updated_at": T0}), expected_updated_at=None)
+
+    with pytest.raises(Conflict):
+        repo.set_validation(
+            legacy.model_copy(update={"validation_status": "invalid"}), expected_updated_at=None
+        )
+    assert repo.get("legacy").validation_status == "valid"  # type: ignore[union-attr]
 
 
 def test_many_packages_are_read_with_batch_gets(tables: Container):
@@ -242,3 +270,233 @@ def test_a_row_edited_before_dedupe_deletes_it_is_kept_and_counted_as_a_conflict
     assert outcome.run.counts["conflicts"] == 1
     assert tables.my_packages.get("older").name == "edited"  # type: ignore[union-attr]
     assert tables.runs.get(outcome.run.run_id).details["changes"][0]["applied"] is False  # type: ignore[union-attr]
+
+
+# ---- validation racing an edit: the moto tables and the simulator's catalog ----------------------
+
+
+def live_and_gone(container: Container, simulator) -> tuple[Package, Package]:
+    """Sync the simulator's catalog over HTTP, have Roamify stop listing one package and sync again:
+    an active single-country package and a deactivated one, as the sync stored them."""
+    sync_catalog(container, Trigger.CLI)
+    local = sorted(
+        (p for p in container.packages.load_all().values() if p.status == "active" and len(p.coverage) == 1),
+        key=lambda p: p.reseller_id,
+    )
+    live, gone = local[0], local[1]
+    simulator.remove_packages([gone.reseller_id])
+    sync_catalog(container, Trigger.CLI)
+    stored = container.packages.get(gone.reseller_id)
+    assert stored is not None and stored.status == "inactive"
+    return live, stored
+
+
+class EditedAfterReading:
+    """The real MyPackages repository, with a shop admin's edit landing on one row right after
+    validation has read it (before validation writes any verdict)."""
+
+    def __init__(self, repo, row_id: str, edit) -> None:
+        self.repo, self.row_id, self.edit = repo, row_id, edit
+
+    def __getattr__(self, name):
+        return getattr(self.repo, name)
+
+    def all(self):
+        for row in self.repo.all():
+            yield row
+            if row.id == self.row_id:
+                self.edit()
+
+
+def stored_verdicts() -> dict[str, tuple[str | None, str | None, str | None]]:
+    """Each MyPackages item's (reseller_id, validation_status, validation_reason), read raw."""
+    return {
+        i["id"]["S"]: tuple(  # type: ignore[misc]
+            i[name]["S"] if name in i else None
+            for name in ("reseller_id", "validation_status", "validation_reason")
+        )
+        for i in scan("MyPackagesTable")
+    }
+
+
+@pytest.mark.parametrize("updated_at", [T0 - timedelta(days=30), None], ids=["updated_at", "no_updated_at"])
+def test_a_row_remapped_after_validation_read_it_ends_with_the_verdict_of_its_new_content(
+    container: Container, simulator, updated_at
+):
+    # given two unvalidated legacy rows on a live package, one of them (maybe) never stamped
+    live, gone = live_and_gone(container, simulator)
+    other = next(p for p in container.packages.load_all().values() if p.status == "active" and p != live)
+    sale = str(max(live.price, other.price) * 2)
+    container.my_packages.save(shop_row("mine", live, sale_price=sale, updated_at=updated_at))
+    container.my_packages.save(shop_row("other", other, sale_price=sale, updated_at=None))
+
+    def remap_to_the_gone_package() -> None:
+        update_my_package(
+            "mine",
+            MyPackageInput(reseller_id=gone.reseller_id),
+            draft=False,
+            my_packages=container.my_packages,
+            packages=container.packages,
+            clock=container.clock,
+        )
+
+    # when the admin remaps "mine" to a package Roamify no longer lists while validation runs
+    racing = EditedAfterReading(container.my_packages, "mine", remap_to_the_gone_package)
+    outcome = validate_and_fix(
+        **{**ports(container), "my_packages": racing},
+        trigger=Trigger.API,
+        max_price_increase=Decimal("0.1"),
+    )
+
+    # then the table holds the verdict for what the row says now, not for what validation read
+    verdicts = stored_verdicts()
+    assert verdicts["mine"] == (gone.reseller_id, "invalid", "inactive_upstream")
+    assert verdicts["other"] == (other.reseller_id, "valid", None)
+    # and the run's counts are those of the table
+    statuses = [status for _, status, _ in verdicts.values()]
+    stored = container.runs.get(outcome.run.run_id)
+    assert stored is not None
+    for counts in (outcome.run.counts, stored.counts):
+        assert (counts["checked"], counts["valid"], counts["invalid"]) == (
+            len(verdicts),
+            statuses.count("valid"),
+            statuses.count("invalid"),
+        )
+
+
+def test_an_auto_fix_never_overwrites_a_row_edited_after_validation_read_it(container: Container, simulator):
+    # given a row on a package Roamify stopped listing, with a safe replacement in the catalog
+    sync_catalog(container, Trigger.CLI)
+    catalog = sorted(
+        (p for p in container.packages.load_all().values() if p.status == "active"),
+        key=lambda p: p.reseller_id,
+    )
+    row, package = next(
+        (r, p)
+        for p in catalog
+        if (r := shop_row("mine", p, sale_price=str(p.price * 2)))
+        and choose_fix(
+            r,
+            p,
+            [c for c in catalog if c != p],
+            destination_of(p, r) or "",
+            max_price_increase=Decimal("0.1"),
+        )
+    )
+    container.my_packages.save(row)
+    simulator.remove_packages([package.reseller_id])
+    sync_catalog(container, Trigger.CLI)
+
+    class EditedBeforeTheFix:
+        """The real table, with the admin's price change landing just before auto-fix's write."""
+
+        def __init__(self, repo) -> None:
+            self.repo = repo
+
+        def __getattr__(self, name):
+            return getattr(self.repo, name)
+
+        def replace(self, fixed: MyPackage, *, expected_updated_at) -> None:
+            update_my_package(
+                fixed.id,
+                MyPackageInput(name="Repriced by hand", sale_price=Decimal("99.00")),
+                draft=False,
+                my_packages=self.repo,
+                packages=container.packages,
+                clock=container.clock,
+            )
+            self.repo.replace(fixed, expected_updated_at=expected_updated_at)
+
+    outcome = validate_and_fix(
+        **{**ports(container), "my_packages": EditedBeforeTheFix(container.my_packages)},
+        trigger=Trigger.API,
+        max_price_increase=Decimal("0.1"),
+        fix=True,
+    )
+
+    [item] = scan("MyPackagesTable")
+    assert item["reseller_id"]["S"] == package.reseller_id  # not remapped over the edit
+    assert (item["name"]["S"], Decimal(item["sale_price"]["N"])) == ("Repriced by hand", Decimal("99.00"))
+    assert item["validation_status"]["S"] == "invalid"
+    assert outcome.autofix is not None
+    autofix = container.runs.get(outcome.autofix.run_id)
+    assert autofix is not None and (autofix.counts["fixed"], autofix.counts["conflicts"]) == (0, 1)
+    assert autofix.details["changes"][0]["applied"] is False
+    assert outcome.run.counts["fixed"] == 0 and outcome.run.counts["invalid"] == 1
+
+
+# ---- dedupe over the simulator's catalog: where a package works is part of the offer -------------
+
+DEDUPE_EVENT = json.loads(
+    (Path(__file__).resolve().parents[2] / "events" / "dedupe-api-dry-run.json").read_text()
+)
+
+
+def same_offer_elsewhere(catalog: list[Package]) -> tuple[Package, Package]:
+    """A single-country package and a multi-country one covering that country that make the same
+    offer in everything else: data, days, SMS, calls, hotspot, throttling, currency."""
+
+    def offer(p: Package) -> tuple:
+        return (
+            p.data_mb,
+            p.unlimited,
+            p.validity_days,
+            p.with_sms,
+            p.with_call,
+            p.with_hotspot,
+            p.throttled,
+            p.throttle_speed_kbps,
+            p.throttle_threshold_mb,
+            p.currency,
+        )
+
+    pairs = [
+        (single, multi)
+        for single in catalog
+        if len(single.coverage) == 1
+        for multi in catalog
+        if len(multi.coverage) > 1 and single.country_code in multi.coverage and offer(single) == offer(multi)
+    ]
+    assert pairs, "the simulator's catalog should hold a regional plan equal to a local one but for coverage"
+    return min(pairs, key=lambda pair: (pair[0].reseller_id, pair[1].reseller_id))
+
+
+def test_a_single_country_row_and_a_regional_row_with_equal_data_days_and_price_are_both_kept(
+    container: Container,
+):
+    # given the shop sells a one-country plan and a regional plan for that country, at one price
+    sync_catalog(container, Trigger.CLI)
+    catalog = [p for p in container.packages.load_all().values() if p.status == "active"]
+    single, regional = same_offer_elsewhere(catalog)
+    price = str(max(single.price, regional.price) * 2)
+    for my_id, package in (("single", single), ("regional", regional)):
+        create_my_package(
+            MyPackageInput(
+                reseller_id=package.reseller_id, sale_price=Decimal(price), country_code=single.country_code
+            ),
+            draft=False,
+            my_packages=container.my_packages,
+            packages=container.packages,
+            clock=container.clock,
+            new_id=lambda my_id=my_id: my_id,
+        )
+    rows = rows_of(container)
+    assert {
+        (r.country_code, r.data_mb, r.unlimited, r.validity_days, r.sale_price) for r in rows.values()
+    } == {(single.country_code, single.data_mb, single.unlimited, single.validity_days, Decimal(price))}
+
+    # when dedupe runs through the admin route, as a preview and for real
+    answers = [
+        lambda_runtime.invoke("AdminFunction", {**DEDUPE_EVENT, "body": json.dumps({"dryRun": dry_run})})
+        for dry_run in (True, False)
+    ]
+
+    # then neither row is a duplicate of the other: both are still in the table
+    for answer in answers:
+        assert answer["statusCode"] == 200
+        body = json.loads(answer["body"])
+        assert body["removedCount"] == 0
+        assert body["details"] == {"resellerIdDuplicates": 0, "combinationDuplicates": 0}
+    assert sorted(i["id"]["S"] for i in scan("MyPackagesTable")) == ["regional", "single"]
+    run = container.runs.get(json.loads(answers[1]["body"])["runId"])
+    assert run is not None and run.details["changes"] == [] and run.counts["combinationDuplicates"] == 0

@@ -67,21 +67,70 @@ def test_a_row_whose_package_the_catalog_lacks_is_never_a_combination_duplicate(
     assert plan_dedupe([row_known, row_unknown], {"known": known}).removals == ()
 
 
+EUROPE = (
+    "AT", "BE", "BG", "CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GB", "GR", "HR",
+    "HU", "IE", "IS", "IT", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE", "SI",
+)  # fmt: skip
+
+
+def test_a_regional_plan_is_never_the_same_offer_as_a_single_country_plan():
+    sweden = catalog_package("sweden-5gb")
+    europe = catalog_package("europe-5gb", country="SE", coverage=EUROPE)  # listed under Sweden
+    rows = [shop_row("sweden", sweden), shop_row("europe", europe)]
+    assert rows[0].model_dump(exclude={"id", "reseller_id", "name"}) == rows[1].model_dump(
+        exclude={"id", "reseller_id", "name"}
+    )
+
+    assert offer_key(rows[0], sweden) != offer_key(rows[1], europe)
+    assert plan_dedupe(rows, {"sweden-5gb": sweden, "europe-5gb": europe}).removals == ()
+
+
+def test_rows_over_packages_with_the_same_coverage_and_offer_are_duplicates_whatever_its_order():
+    first = catalog_package("europe-a", country="SE", coverage=EUROPE)
+    second = catalog_package("europe-b", country="SE", coverage=[c.lower() for c in reversed(EUROPE)])
+    older = shop_row("older", first)
+    newer = shop_row("newer", second, updated_at=T0)
+
+    plan = plan_dedupe([older, newer], {"europe-a": first, "europe-b": second})
+
+    assert offer_key(older, first) == offer_key(newer, second)
+    assert [(r.row.id, r.kind, r.kept_id) for r in plan.removals] == [
+        ("older", DuplicateKind.COMBINATION, "newer")
+    ]
+
+
+def test_rows_whose_package_the_catalog_lacks_are_only_ever_reseller_id_duplicates():
+    # no coverage to compare: two such rows making the same offer on paper both stay...
+    lost_a, lost_b = catalog_package("lost-a"), catalog_package("lost-b")
+    rows = [shop_row("a", lost_a), shop_row("b", lost_b)]
+    # ...but a second row on the same package id is still a duplicate
+    rows.append(shop_row("a-again", lost_a, updated_at=T0))
+
+    plan = plan_dedupe(rows, {})
+
+    assert [(r.row.id, r.kind, r.kept_id) for r in plan.removals] == [
+        ("a", DuplicateKind.RESELLER_ID, "a-again")
+    ]
+    assert {r.id for r in plan.kept} == {"a-again", "b"}
+
+
 # ---- property: nothing lost, nothing left duplicated ----------------------------------------------
 
 CATALOG = [
     catalog_package(
         f"p{i}",
         country=country,
+        coverage=coverage,
         data_mb=data,
         unlimited=unlimited,
         sms=sms,
         throttled=unlimited and sms,
         throttle_speed_kbps=512 if unlimited and sms else None,
     )
-    for i, (country, data, unlimited, sms) in enumerate(
-        (c, d, u, s)
+    for i, (country, coverage, data, unlimited, sms) in enumerate(
+        (c, r, d, u, s)
         for c in ("SE", "NO")
+        for r in (None, ("DK", "NO", "SE"))  # the country alone, or a Nordic plan listed under it
         for d in (1 * GB, 5 * GB)
         for u in (False, True)
         for s in (False, True)

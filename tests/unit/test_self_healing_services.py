@@ -11,21 +11,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roamsync.domain.errors import BadRequest, NotFound
+from roamsync.domain.errors import BadRequest, Conflict, NotFound
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
 from roamsync.services.dedupe import deduplicate
 from roamsync.services.mapping import (
+    VERDICT_ATTEMPTS,
     autofix_mappings,
     invalid_mappings_page,
     mapping_health,
     validate_and_fix,
     validate_mappings,
 )
+from roamsync.services.my_packages import MyPackageInput, update_my_package
 from roamsync.services.nightly import run_nightly
 from roamsync.services.undo import undo_run
 from tests.fakes.my_packages import (
     GB,
+    T0,
     FakeCatalog,
     FakeMyPackages,
     FakeRuns,
@@ -182,6 +185,124 @@ def test_invalid_rows_page_with_equivalent_or_better_suggestions_only():
     assert items["unfixable"]["suggestedReplacement"] is None
     assert items["draft"]["suggestedReplacement"] is None
     assert items["loss"]["reason"] == "negative_margin"
+
+
+class EditedAfterReading:
+    """A fake table, with a shop admin's edit landing on one row right after validation has read it
+    (before validation writes any verdict)."""
+
+    def __init__(self, rows: FakeMyPackages, row_id: str, edit) -> None:
+        self.rows, self.row_id, self.edit = rows, row_id, edit
+
+    def __getattr__(self, name):
+        return getattr(self.rows, name)
+
+    def all(self):
+        for row in self.rows.all():
+            yield row
+            if row.id == self.row_id:
+                self.edit()
+
+
+def test_a_row_remapped_after_validation_read_it_ends_with_the_verdict_of_its_new_content():
+    world = broken_shop()
+    world.catalog.put(catalog_package("retired", country="NO", status="inactive"))
+
+    def remap() -> None:
+        update_my_package(
+            "ok0",
+            MyPackageInput(reseller_id="retired"),
+            draft=False,
+            my_packages=world.rows,
+            packages=world.catalog,
+            clock=world.clock,
+        )
+
+    outcome = validate_mappings(
+        **{**world.ports(), "my_packages": EditedAfterReading(world.rows, "ok0", remap)}, trigger=Trigger.CLI
+    )
+
+    row = world.rows.get("ok0")
+    assert row is not None
+    assert (row.reseller_id, row.validation_status, row.validation_reason) == (
+        "retired",
+        "invalid",
+        "inactive_upstream",
+    )
+    stored = list(world.rows.all())
+    assert outcome.run.counts["checked"] == len(stored)
+    assert outcome.run.counts["valid"] == sum(r.validation_status == "valid" for r in stored) == 5
+    assert outcome.run.counts["invalid"] == sum(r.validation_status == "invalid" for r in stored) == 6
+
+
+class EditedAtEveryVerdict:
+    """A fake table where one row is renamed again each time validation is about to store its
+    verdict: validation can never judge the row as it stands."""
+
+    def __init__(self, rows: FakeMyPackages, row_id: str, clock: StepClock) -> None:
+        self.rows, self.row_id, self.clock, self.edits = rows, row_id, clock, 0
+
+    def __getattr__(self, name):
+        return getattr(self.rows, name)
+
+    def set_validation(self, row: MyPackage, *, expected_updated_at) -> None:
+        if row.id == self.row_id:
+            current = self.rows.rows[row.id]
+            self.edits += 1
+            edited = current.model_copy(update={"name": f"edit {self.edits}", "updated_at": self.clock()})
+            self.rows.replace(edited, expected_updated_at=current.updated_at)
+        self.rows.set_validation(row, expected_updated_at=expected_updated_at)
+
+
+def test_a_row_that_keeps_changing_is_left_for_the_next_run_and_counted_as_a_conflict():
+    world = broken_shop()
+    racing = EditedAtEveryVerdict(world.rows, "ok0", world.clock)
+
+    outcome = validate_mappings(**{**world.ports(), "my_packages": racing}, trigger=Trigger.CLI)
+
+    row = world.rows.get("ok0")
+    assert racing.edits == VERDICT_ATTEMPTS
+    assert row is not None and row.name == f"edit {VERDICT_ATTEMPTS}" and row.validation_status is None
+    counts = outcome.run.counts
+    assert (counts["checked"], counts["valid"], counts["invalid"], counts["conflicts"]) == (10, 5, 5, 1)
+    assert "ok0" not in {c.row.id for c in outcome.checks}
+    # and the next run, with the row left alone, judges it
+    again = world.validate()
+    assert world.rows.get("ok0").validation_status == "valid"  # type: ignore[union-attr]
+    assert (again.run.counts["checked"], again.run.counts["conflicts"]) == (11, 0)
+
+
+def test_a_row_deleted_after_validation_read_it_is_skipped():
+    world = broken_shop()
+
+    def delete() -> None:
+        row = world.rows.get("ok0")
+        assert row is not None
+        world.rows.delete("ok0", expected_updated_at=row.updated_at)
+
+    outcome = validate_mappings(
+        **{**world.ports(), "my_packages": EditedAfterReading(world.rows, "ok0", delete)}, trigger=Trigger.CLI
+    )
+
+    assert world.rows.get("ok0") is None
+    assert (outcome.run.counts["checked"], outcome.run.counts["valid"], outcome.run.counts["conflicts"]) == (
+        10,
+        5,
+        0,
+    )
+
+
+def test_the_fake_table_refuses_a_verdict_for_a_row_changed_or_removed_since_like_dynamodb():
+    read = shop_row("m1", catalog_package("p"))
+    rows = FakeMyPackages([read.model_copy(update={"updated_at": T0})])
+    verdict = read.model_copy(update={"validation_status": "valid"})
+
+    with pytest.raises(Conflict):
+        rows.set_validation(verdict, expected_updated_at=read.updated_at)
+    with pytest.raises(Conflict):
+        rows.set_validation(shop_row("gone", None), expected_updated_at=None)
+    rows.set_validation(verdict, expected_updated_at=T0)
+    assert rows.get("m1") == read.model_copy(update={"validation_status": "valid", "updated_at": T0})
 
 
 # ---- auto-fix and undo ---------------------------------------------------------------------------

@@ -470,9 +470,11 @@ class MyPackageRepository:
                 raise Conflict(f"my-package {my_package_id!r} was changed or removed meanwhile") from None
             raise StorageError(f"DeleteItem on MyPackages failed: {exc.msg}") from None
 
-    def set_validation(self, row: MyPackage) -> bool:
-        """Write only the row's validation state (status, reason, validated_at), so an edit made
-        since the row was read is never overwritten. False when the row no longer exists."""
+    def set_validation(self, row: MyPackage, *, expected_updated_at: datetime | None) -> None:
+        """Write only the row's validation state (status, reason, validated_at), and only onto a row
+        that still exists with `expected_updated_at` (the value the verdict was judged on; None: a
+        row never stamped), so a verdict never lands on content it was not judged on and no edit
+        is overwritten. Raises Conflict when the row was changed or removed meanwhile."""
         item = MyPackageItem(id=row.id)
         actions: list[Any] = [
             MyPackageItem.validation_status.set(row.validation_status)
@@ -486,12 +488,11 @@ class MyPackageRepository:
             else MyPackageItem.validated_at.remove(),
         ]
         try:
-            item.update(actions=actions, condition=MyPackageItem.id.exists())
+            item.update(actions=actions, condition=self._unchanged_since(expected_updated_at))
         except UpdateError as exc:
             if _condition_failed(exc):
-                return False
+                raise Conflict(f"my-package {row.id!r} was changed or removed meanwhile") from None
             raise StorageError(f"UpdateItem on MyPackages failed: {exc.msg}") from None
-        return True
 
 
 # A DynamoDB item holds at most 400 KB. An auto-fix or dedupe run keeps its before-images in

@@ -4,12 +4,15 @@ Two kinds of duplicate, removed in this order:
 
 * **reseller-id duplicates** - rows mapped to the same Roamify package;
 * **combination duplicates** - among what is left, rows that make a customer the same offer: same
-  country, same data (or both unlimited), the same throttling, same days, same SMS / calls /
-  hotspot, same sale price and currency. SMS, calls, hotspot and throttling are not on the row:
-  they come from the row's catalog package, so a row whose package the catalog does not hold (or a
-  row missing country, days, data or sale price) is never a combination duplicate - an offer that
-  cannot be compared in full is not called the same as another. Throttling is compared for finite
-  plans too: a plan that slows down after 2 GB is not the same offer as one that does not.
+  country, the same coverage (the set of countries the package works in), same data (or both
+  unlimited), the same throttling, same days, same SMS / calls / hotspot, same sale price and
+  currency. Coverage, SMS, calls, hotspot and throttling are not on the row: they come from the
+  row's catalog package, so a row whose package the catalog does not hold (or a row missing
+  country, days, data or sale price) is never a combination duplicate, only ever a reseller-id
+  one - an offer that cannot be compared in full is not called the same as another. A regional
+  plan sold for Sweden is not the same offer as a Sweden-only plan with equal data, days and price:
+  it also works in the other countries it covers. Throttling is compared for finite plans too: a
+  plan that slows down after 2 GB is not the same offer as one that does not.
 
 Of each group the most complete row is kept, completeness weighted by what a customer sees
 (:data:`CUSTOMER_FIELDS`); ties go to the most recently updated (then created) row, and
@@ -42,6 +45,7 @@ class OfferKey:
     """What a customer is offered; two rows with equal keys sell the same thing at the same price."""
 
     country_code: str
+    coverage: frozenset[str]
     unlimited: bool
     data_mb: int | None
     throttled: bool
@@ -63,6 +67,7 @@ def offer_key(row: MyPackage, package: Package | None) -> OfferKey | None:
         return None
     return OfferKey(
         country_code=row.country_code.strip().upper(),
+        coverage=frozenset(code.strip().upper() for code in package.coverage),
         unlimited=row.unlimited,
         data_mb=None if row.unlimited else row.data_mb,
         throttled=package.throttled,

@@ -28,7 +28,8 @@ class DedupeOutcome:
         return sum(1 for r in self.removed if r.kind is kind)
 
     def body(self) -> dict[str, Any]:
-        """The DESIGN §3 answer: status, removedCount, details, runId, dryRun."""
+        """What the dedupe route answers: status, removedCount, details (the removed rows by kind of
+        duplicate), runId, dryRun."""
         return {
             "status": "success",
             "removedCount": len(self.removed),

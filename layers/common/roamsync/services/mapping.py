@@ -4,8 +4,10 @@ on its row, safe repairs applied with their before-images on record, and the hea
 Validation reads the whole MyPackages table (a paged Scan: every row, by definition) and the catalog
 once per distinct reseller_id (BatchGetItem); it writes a row only when its verdict changed, and
 then only the validation attributes, so a no-op validation writes nothing but its run record and an
-edit made meanwhile is never overwritten. Auto-fix candidates come from Queries on the catalog's
-country and region indexes, one per country and region per run.
+edit made meanwhile is never overwritten. A verdict is written only onto the content it was judged
+on (conditional on the row's `updated_at` as read): a row edited meanwhile is read again and judged
+again, up to VERDICT_ATTEMPTS times, then left for the next run. Auto-fix candidates come from
+Queries on the catalog's country and region indexes, one per country and region per run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -106,6 +109,68 @@ def _ms(since: float) -> int:
     return int((time.perf_counter() - since) * 1000)
 
 
+# How many times one row's verdict is judged and written before a row that keeps changing under
+# validation is left for the next run (and counted in `conflicts`).
+VERDICT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """How one row's verdict ended: its check (None when the row is gone or kept changing), whether
+    a write stored it, and whether the row was left unjudged because it kept changing."""
+
+    check: RowCheck | None
+    written: bool = False
+    conflict: bool = False
+
+
+class _CatalogLookup:
+    """The run's catalog packages by reseller_id: one BatchGetItem up front, a GetItem for a
+    reseller_id a row was remapped to while validation ran (None remembered too)."""
+
+    def __init__(self, packages: CatalogReader, reseller_ids: Sequence[str]) -> None:
+        self._packages = packages
+        found = packages.get_many(reseller_ids)
+        self._known: dict[str, Package | None] = {rid: found.get(rid) for rid in reseller_ids}
+
+    def __call__(self, reseller_id: str | None) -> Package | None:
+        if not reseller_id:
+            return None
+        if reseller_id not in self._known:
+            self._known[reseller_id] = self._packages.get(reseller_id)
+        return self._known[reseller_id]
+
+
+def _settle_verdict(
+    row: MyPackage,
+    catalog: _CatalogLookup,
+    my_packages: MyPackageStore,
+    clock: Clock,
+    now: datetime,
+    *,
+    dry_run: bool,
+) -> _Verdict:
+    """Judge `row` (stamped `now`) and store its verdict if it changed, only while the row is as it
+    was read: a row edited meanwhile is read again and judged again (VERDICT_ATTEMPTS in all, each
+    later one stamped when it is made); a row deleted meanwhile is no longer a row to report on."""
+    for attempt in range(VERDICT_ATTEMPTS):
+        package = catalog(row.reseller_id)
+        reason = check_mapping(row, package)
+        judged = with_verdict(row, reason, now if attempt == 0 else clock())
+        if judged is None or dry_run:
+            return _Verdict(RowCheck(judged or row, package, reason))
+        try:
+            my_packages.set_validation(judged, expected_updated_at=row.updated_at)
+        except Conflict:
+            fresh = my_packages.get(row.id)
+            if fresh is None:
+                return _Verdict(None)
+            row = fresh
+            continue
+        return _Verdict(RowCheck(judged, package, reason), written=True)
+    return _Verdict(None, conflict=True)
+
+
 def _record_counts(outcome: ValidationOutcome, *, fixed: int) -> None:
     health = outcome.health
     reasons = Counter(c.reason.value for c in outcome.checks if c.reason is not None)
@@ -127,9 +192,13 @@ def validate_mappings(
 ) -> ValidationOutcome:
     """Check every row and store each changed verdict; record a validation run.
 
-    Counts: `checked` (every row), `valid`, `invalid`, `fixed` (0 here; see validate_and_fix) and
-    `written` (rows whose verdict changed). A dry run writes nothing, not even its run record.
-    Raises StorageError after recording the run as failed.
+    A verdict is only ever stored on the content it was judged on (see _settle_verdict). Counts:
+    `checked` (rows judged: every row but those deleted meanwhile and the `conflicts`), `valid`,
+    `invalid` (the verdicts of the checked rows, as stored), `fixed` (0 here; see
+    validate_and_fix), `written` (rows whose verdict changed) and `conflicts` (rows that changed
+    under every one of VERDICT_ATTEMPTS judgements: no verdict written, left for the next run). A
+    dry run writes nothing, not even its run record. Raises StorageError after recording the run
+    as failed.
     """
     run = Run(
         kind=RunKind.VALIDATION,
@@ -143,19 +212,16 @@ def validate_mappings(
     started = time.perf_counter()
     try:
         rows = list(my_packages.all())
-        catalog = packages.get_many(row.reseller_id for row in rows if row.reseller_id)
+        catalog = _CatalogLookup(packages, sorted({row.reseller_id for row in rows if row.reseller_id}))
         now = clock()
         checks: list[RowCheck] = []
-        written = 0
+        written = conflicts = 0
         for row in rows:
-            package = catalog.get(row.reseller_id) if row.reseller_id else None
-            reason = check_mapping(row, package)
-            judged = with_verdict(row, reason, now)
-            if judged is not None and not dry_run:
-                if not my_packages.set_validation(judged):
-                    continue  # deleted since the scan: no longer a row to report on
-                written += 1
-            checks.append(RowCheck(judged or row, package, reason))
+            verdict = _settle_verdict(row, catalog, my_packages, clock, now, dry_run=dry_run)
+            written += verdict.written
+            conflicts += verdict.conflict
+            if verdict.check is not None:
+                checks.append(verdict.check)
     except StorageError as exc:
         finish_run(run, runs, clock, RunStatus.FAILED, reason="storage_error", error=str(exc))
         raise
@@ -163,6 +229,12 @@ def validate_mappings(
     outcome = ValidationOutcome(run=run, checks=checks)
     _record_counts(outcome, fixed=0)
     run.counts["written"] = written
+    run.counts["conflicts"] = conflicts
+    if conflicts:
+        get_logger().warning(
+            "rows kept changing under validation; left for the next run",
+            extra={"run_id": run.run_id, "conflicts": conflicts},
+        )
     finish_run(run, runs, clock, RunStatus.DRY_RUN if dry_run else RunStatus.SUCCEEDED)
     get_logger().info(
         "mapping validation finished",

@@ -146,7 +146,12 @@ def run_step(approach: str, tables: dict[str, str], endpoint: str, roamify_url: 
     counter = RequestCounter(tables["PackagesTable"])
     counter.attach(PackageItem._get_connection().connection.client)
     counter.attach(RunItem._get_connection().connection.client)
-    client = RoamifyClient(roamify_url, "bench", retry=RetryPolicy(2, 0.01, 0.05))
+    client = RoamifyClient(
+        roamify_url,
+        "bench",
+        retry=RetryPolicy(2, 0.01, 0.05),
+        page_concurrency=settings.roamify_page_concurrency,
+    )
     dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
     counter.attach(dynamodb)
     step: Callable[[], dict[str, int]] = (

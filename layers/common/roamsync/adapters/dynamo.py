@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from roamsync.domain.sync_plan import Stored
 from roamsync.observability import get_logger
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
+NO_COVERAGE: frozenset[str] = frozenset()
 
 # Sends one BatchWriteItem of serialized put requests; returns the response (UnprocessedItems…).
 BatchSend = Callable[[list[dict[str, Any]]], dict[str, Any]]
@@ -243,9 +245,10 @@ class PackageRepository:
                 legacy = spans and item.spanning_region is None
                 stored[item.reseller_id] = Stored(
                     "" if legacy else item.content_hash,
-                    item.status,
+                    sys.intern(item.status),
                     _aware(item.first_seen_at),
-                    coverage,
+                    # Only a multi-country coverage can shrink; one-country ones share one empty set.
+                    coverage if len(coverage) > 1 else NO_COVERAGE,
                 )
                 if progress is not None and len(stored) % 1000 == 0:
                     progress(len(stored))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -206,7 +207,9 @@ def test_countries_lists_regional_nodes_whose_codes_clash_with_countries(upstrea
     # when
     countries = upstream.get("/api/esim/countries").json()["data"]["countries"]
     # then
-    named_af = {c["countryName"] for c in countries if c["countryCode"] == "AF"}
+    # then, as Roamify documents it: {code, name}, codes not unique
+    assert all(set(c) == {"code", "name"} for c in countries)
+    named_af = {c["name"] for c in countries if c["code"] == "AF"}
     assert named_af == {"Afghanistan", "Africa Adventure"}
 
 
@@ -301,7 +304,8 @@ def test_order_is_created_and_logged(simulator: RoamifySimulator, upstream: Upst
     # then
     order = response.json()["data"]
     assert response.status_code == 200
-    assert order["status"] == "COMPLETED" and order["id"].startswith("ord_")
+    assert order["status"] == "COMPLETED" and str(uuid.UUID(order["id"])) == order["id"]
+    assert order["orderType"] == "api"
     assert [item["packageId"] for item in order["items"]] == [package_id]
     assert [(o["id"], o["referenceId"]) for o in simulator.orders] == [(order["id"], "ref-ok")]
 
@@ -368,7 +372,7 @@ def test_reused_reference_id_creates_a_second_order(simulator: RoamifySimulator,
 
 def test_order_lookup_answers_404_when_none_exists(upstream: Upstream) -> None:
     # when
-    response = upstream.get("/api/esim/order", orderId="ord_missing")
+    response = upstream.get("/api/esim/order", orderId=str(uuid.uuid4()))
     # then
     assert response.status_code == 404
     assert response.json() == {"message": "Order not found", "status": "failed"}

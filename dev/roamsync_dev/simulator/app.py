@@ -1,328 +1,60 @@
-"""A Roamify API simulator for development and tests; never imported by the Lambda package.
-
-It speaks the documented Roamify API (docs/ROAMIFY_API.md): paged, country-grouped packages,
-orders with ``referenceId``, order lookup and health, over a deterministic generated catalog.
-Tests mutate the catalog between runs and switch faults on and off while the server runs.
-
-Run it alone with ``python -m roamsync_dev.simulator --port 4010 --size 500 --seed 7``.
-"""
+"""The simulator itself: a mutable catalog, an order log, fault switches and a WSGI app over them."""
 
 from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import json
-import math
 import random
-import re
 import signal
 import threading
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
-from roamsync_dev.serving import RunningServer, serve_wsgi
+from roamsync_dev.serving import RAW_CONNECTION, RawConnection, RunningServer, serve_wsgi
+from roamsync_dev.simulator.catalog import (
+    NODES_KEY,
+    RawNumber,
+    _generate,
+    country_nodes,
+    generate_catalog,
+    node_order,
+    node_table,
+)
+from roamsync_dev.simulator.faults import Faults, SocketFault
 
-UNLIMITED_DATA_AMOUNT = 9007199254740991  # JavaScript's Number.MAX_SAFE_INTEGER, as Roamify sends it
-NODES_KEY = "_countryNodes"  # not a Roamify field: the countrySlugs a generated package is listed under
 MAX_PAGE_SIZE = 1000
 ORDER_CREATE = ("POST", "/api/esim/order")
-
-# "CODE Name" by region. Afghanistan's AF also names the "Africa Adventure" region: upstream codes clash.
-_COUNTRIES_BY_REGION: dict[str, str] = {
-    "Europe": "SE Sweden, NO Norway, DK Denmark, FI Finland, DE Germany, FR France, ES Spain, PT Portugal, "
-    "IT Italy, GR Greece, NL Netherlands, BE Belgium, AT Austria, CH Switzerland, PL Poland, CZ Czechia, "
-    "IE Ireland, GB United Kingdom, HR Croatia, HU Hungary, RO Romania, IS Iceland",
-    "Asia": "JP Japan, KR South Korea, CN China, HK Hong Kong, TW Taiwan, TH Thailand, VN Vietnam, "
-    "KH Cambodia, ID Indonesia, MY Malaysia, SG Singapore, PH Philippines, IN India, LK Sri Lanka, "
-    "AF Afghanistan",
-    "Middle East": "AE United Arab Emirates, SA Saudi Arabia, QA Qatar, IL Israel, JO Jordan, TR Turkey",
-    "Africa": "ZA South Africa, EG Egypt, MA Morocco, KE Kenya, NG Nigeria, TZ Tanzania, GH Ghana",
-    "Americas": "US United States, CA Canada, MX Mexico, BR Brazil, AR Argentina, CL Chile, CO Colombia, "
-    "PE Peru",
-    "Oceania": "AU Australia, NZ New Zealand, FJ Fiji",
-}
-_COUNTRIES: tuple[tuple[str, str, str], ...] = tuple(
-    (entry[:2], entry[3:], region)
-    for region, entries in _COUNTRIES_BY_REGION.items()
-    for entry in entries.split(", ")
-)
-
-# (code, name, region, member country codes); codes deliberately clash with ISO codes as upstream's do.
-_REGIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("EU", "Europe", "Europe", tuple(c for c, _, r in _COUNTRIES if r == "Europe")),
-    ("AF", "Africa Adventure", "Africa", tuple(c for c, _, r in _COUNTRIES if r == "Africa")),
-    ("AP", "Asia Pacific", "Asia", tuple(c for c, _, r in _COUNTRIES if r in ("Asia", "Oceania"))),
-    ("ME", "Middle East", "Middle East", tuple(c for c, _, r in _COUNTRIES if r == "Middle East")),
-    ("LA", "Latin America", "Americas", ("MX", "BR", "AR", "CL", "CO", "PE")),
-    ("NA", "North America", "Americas", ("US", "CA", "MX")),
-)
-
-_LOCAL_GBS = (1, 3, 5, 10, 20, 50, 100)
-_LOCAL_DAYS = (7, 15, 30, 90)
-_UNLIMITED_DAYS = (1, 3, 7, 15, 30)
-_GLOBAL_GBS = (1, 3, 5, 10, 20)
-
-
-def _slugify(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
-@functools.cache
-def _node_table() -> dict[str, dict[str, Any]]:
-    """Every country node's metadata keyed by countrySlug (slugs are unique, codes are not)."""
-    names = {code: name for code, name, _ in _COUNTRIES}
-
-    def signal(code: str, index: int) -> dict[str, Any]:
-        networks = ["4G", "5G"] if index % 3 else ["3G", "4G"]
-        carriers = [f"{names[code]} Telecom", f"{names[code]} Mobile"]
-        return {"code": code, "name": names[code], "networks": networks, "carriers": carriers}
-
-    rows: list[tuple[str, str, str, str, list[dict[str, Any]]]] = [
-        (code, name, region, "local", [signal(code, i)]) for i, (code, name, region) in enumerate(_COUNTRIES)
-    ]
-    rows += [
-        (code, name, region, "regional", [signal(m, i) for i, m in enumerate(members)])
-        for code, name, region, members in _REGIONS
-    ]
-    rows.append(
-        ("GL", "Global", "Global", "global", [signal(c, i) for i, (c, _, _) in enumerate(_COUNTRIES)])
-    )
-    table: dict[str, dict[str, Any]] = {}
-    for node_id, (code, name, region, geography, signals) in enumerate(rows, start=1):
-        slug = _slugify(name)
-        table[slug] = {
-            "id": node_id,
-            "countryName": name,
-            "countryCode": code,
-            "countrySlug": slug,
-            "region": region,
-            "geography": geography,
-            "image": f"https://sim.roamify.invalid/images/{slug}.png",
-            "signals": signals,
-        }
-    return table
-
-
-def country_nodes() -> list[dict[str, Any]]:
-    """Return a copy of every country node's metadata (no packages, no prices), in node-id order."""
-    return copy.deepcopy(list(_node_table().values()))
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """One natural combination of a catalog, before it is given an id suffix and turned into a PACKAGE."""
-
-    base_id: str
-    nodes: tuple[str, ...]
-    label: str
-    days: int
-    gb: int | None  # None means unlimited
-    voice: bool = False
-    throttled: bool = False
-    tier: float = 1.0
-
-    @property
-    def price(self) -> float:
-        """USD price, rising with data and days; unlimited priced per day."""
-        if self.gb is None:
-            base = 3.2 * self.days**0.85 * (0.75 if self.throttled else 1.0)
-        else:
-            base = (1.8 + 1.5 * self.gb**0.8) * (1 + 0.3 * math.log2(self.days / 7))
-        return round(float(self.tier * base) + (4.0 if self.voice else 0.0), 2)
-
-    @property
-    def display_name(self) -> str:
-        data = "Unlimited" if self.gb is None else f"{self.gb}GB"
-        extra = " (FUP)" if self.throttled else ""
-        voice = " + Voice & SMS" if self.voice else ""
-        return f"{self.label} {data}{extra} {self.days} Days{voice}"
-
-
-@functools.cache
-def _natural_pools(seed: int) -> tuple[tuple[_Plan, ...], tuple[_Plan, ...], tuple[_Plan, ...]]:
-    """The local, regional and global combinations a seed's catalog draws from (shape fixed per seed)."""
-    rng = random.Random(seed)
-    slug_by_code = {code: _slugify(name) for code, name, _ in _COUNTRIES}
-    local: list[_Plan] = []
-    for _, name, _ in _COUNTRIES:
-        slug, tier = _slugify(name), round(rng.uniform(0.8, 2.2), 2)
-        for gb in _LOCAL_GBS:
-            for days in _LOCAL_DAYS:
-                local.append(_Plan(f"esim-{slug}-{days}days-{gb}gb-all", (slug,), name, days, gb, tier=tier))
-        if rng.random() < 0.35:  # only some countries sell voice + SMS bundles
-            for gb in (3, 10, 20):
-                local.append(
-                    _Plan(f"esim-{slug}-30days-{gb}gb-voice", (slug,), name, 30, gb, True, tier=tier)
-                )
-        if rng.random() < 0.6:  # and only some sell unlimited plans, a few with a fair-use throttle
-            for days in _UNLIMITED_DAYS:
-                local.append(
-                    _Plan(f"esim-{slug}-{days}days-unlimited-all", (slug,), name, days, None, tier=tier)
-                )
-            if rng.random() < 0.5:
-                for days in (7, 30):
-                    base_id = f"esim-{slug}-{days}days-unlimited-fup-all"
-                    local.append(_Plan(base_id, (slug,), name, days, None, throttled=True, tier=tier))
-    regional: list[_Plan] = []
-    for _, name, _, members in _REGIONS:
-        slug, tier = _slugify(name), round(rng.uniform(1.2, 1.7), 2)
-        member_slugs = [slug_by_code[m] for m in members]
-        for gb in _LOCAL_GBS[:-1]:
-            for days in _LOCAL_DAYS:
-                listed = rng.sample(member_slugs, k=min(len(member_slugs), rng.randint(3, 8)))
-                regional.append(
-                    _Plan(f"esim-{slug}-{days}days-{gb}gb-all", (slug, *listed), name, days, gb, tier=tier)
-                )
-    global_: list[_Plan] = [
-        _Plan(f"esim-global-{days}days-{gb}gb-all", ("global",), "Global", days, gb, tier=2.4)
-        for gb in _GLOBAL_GBS
-        for days in (7, 15, 30)
-    ]
-    return tuple(local), tuple(regional), tuple(global_)
-
-
-def _take(pool: Sequence[_Plan], count: int, exclude: AbstractSet[str]) -> list[tuple[str, _Plan, int]]:
-    """Pick `count` plans in pool order; once the pool runs dry, reissue it with `-rN` id suffixes."""
-    chosen: list[tuple[str, _Plan, int]] = []
-    round_no = 1
-    while len(chosen) < count and pool:
-        for plan in pool:
-            package_id = plan.base_id if round_no == 1 else f"{plan.base_id}-r{round_no}"
-            if package_id not in exclude:
-                chosen.append((package_id, plan, round_no))
-                if len(chosen) == count:
-                    break
-        round_no += 1
-    return chosen
-
-
-def _package_dict(package_id: str, plan: _Plan, round_no: int, rng: random.Random) -> dict[str, Any]:
-    """Build one Roamify-shaped PACKAGE dict (field spelling as upstream), plus the internal nodes key."""
-    unlimited = plan.gb is None
-    in_gb = not unlimited and rng.random() < 0.1  # a minority of upstream records count data in GB
-    data_amount = UNLIMITED_DATA_AMOUNT if plan.gb is None else plan.gb if in_gb else plan.gb * 1024
-    apn_automatic = rng.random() < 0.85
-    throttle: dict[str, Any] = dict.fromkeys(
-        ("throttleSpeed", "throttleSpeedUnit", "throttleThreshold", "throttleThresholdUnit")
-    )
-    notes = ""
-    if plan.throttled:
-        speed, speed_unit = rng.choice([(512, "Kbps"), (1, "Mbps")])
-        threshold = rng.choice([1, 2, 3])
-        throttle = dict(zip(throttle, (speed, speed_unit, threshold, "GB"), strict=True))
-        notes = f"High-speed data up to {threshold} GB per day, then {speed} {speed_unit}."
-    elif unlimited:
-        notes = "Unlimited high-speed data."
-    return {
-        "packageId": package_id,
-        "package": plan.display_name,
-        "plan": "data-voice-text" if plan.voice else "data-only",
-        "activation": "first-use",
-        "day": plan.days,
-        "price": round(plan.price + 0.25 * (round_no - 1), 2),
-        "isUnlimited": unlimited,
-        "dataAmount": data_amount,
-        "dataUnit": "GB" if in_gb else "MB",
-        "isAPNAutomatic": apn_automatic,
-        "apn": "" if apn_automatic else "internet",
-        "callType": "incoming-outgoing" if plan.voice else "",
-        "callAmount": 60 if plan.voice else 0,
-        "callUnit": "min" if plan.voice else "",
-        "smsType": "outgoing" if plan.voice else "",
-        "smsAmount": 100 if plan.voice else 0,
-        "smsUnit": "sms" if plan.voice else "",
-        "withSMS": plan.voice,
-        "withCall": plan.voice,
-        "withHotspot": rng.random() < 0.9,
-        "withDataRoaming": True,
-        "withDestinationInstall": rng.random() < 0.5,
-        "withUsageCheck": True,
-        "withThrottle": plan.throttled,
-        "throttle": throttle,
-        "notes": notes,
-        NODES_KEY: list(plan.nodes),
-    }
-
-
-def _generate(size: int, seed: int, batch: int, exclude: AbstractSet[str]) -> list[dict[str, Any]]:
-    if size < 0:
-        raise ValueError("size must be >= 0")
-    rng = random.Random(f"{seed}:{batch}")  # str seeds are stable across runs (no hash randomisation)
-    pools = [list(pool) for pool in _natural_pools(seed)]
-    for pool in pools:
-        rng.shuffle(pool)
-    n_global, n_regional = size // 100, size // 12
-    counts = (size - n_global - n_regional, n_regional, n_global)
-    packages: list[dict[str, Any]] = []
-    for pool, count in zip(pools, counts, strict=True):
-        for package_id, plan, round_no in _take(pool, count, exclude):
-            packages.append(_package_dict(package_id, plan, round_no, rng))
-    return packages
-
-
-def generate_catalog(size: int, seed: int = 7) -> list[dict[str, Any]]:
-    """Return exactly `size` Roamify PACKAGE dicts with distinct packageIds, the same for the same seed.
-
-    Each dict also carries ``_countryNodes``: the countrySlugs of the nodes it is listed under (see
-    :func:`country_nodes`). About 1/12 are regional (listed under the region and several members) and
-    1/100 global. Raises ValueError for a negative size.
-    """
-    return _generate(size, seed, batch=0, exclude=frozenset())
-
-
-def malformed_packages() -> list[dict[str, Any]]:
-    """Return PACKAGE-like records a parser must reject: no packageId, wrong types, unknown dataUnit."""
-    good = _package_dict("esim-sweden-7days-1gb-all", _natural_pools(7)[0][0], 1, random.Random(0))
-    good.pop(NODES_KEY)
-    no_id = {k: v for k, v in good.items() if k != "packageId"}
-    return [
-        no_id,
-        {**good, "packageId": "esim-bad-types", "price": "cheap", "day": "thirty", "isUnlimited": "yes"},
-        {**good, "packageId": "esim-bad-unit", "dataUnit": "TB"},
-        {**good, "packageId": 12345},
-    ]
-
-
-@dataclass
-class Faults:
-    """Fault switches; set any field at any time while the server runs, `reset_faults()` clears them."""
-
-    fail_page: int | None = None  # this packages page answers fail_page_status
-    fail_page_status: int = 500
-    random_500_rate: float = 0.0  # share of authorised requests answering 500 (seeded, reproducible)
-    random_500_creates_only: bool = False  # random_500_rate hits order creations (POST) only
-    error_after_commit_rate: float = 0.0  # share of order creations that commit, then answer 500 (seeded)
-    outage: bool = False  # every request, health included, answers 503
-    slow_seconds: float = 0.0  # sleep before answering any request
-    rate_limit_remaining_429: int = 0  # the next N authorised requests answer 429
-    retry_after_seconds: int = 1
-    error_after_commit_next: int = 0  # the next N order creations commit, then answer 500
-    timeout_after_commit_next: int = 0  # the next N order creations commit, then sleep timeout_seconds
-    timeout_seconds: float = 5.0
-    lookup_500_next: int = 0  # the next N order lookups (GET /api/esim/order) answer 500
-    # The next N order creations are answered by a proxy in front of Roamify (`proxy_error_status`,
-    # an HTML page, not Roamify's JSON) while Roamify still creates the order: a late commit, which
-    # the next order lookup (GET /api/esim/order or /orders) does not see yet; later ones do.
-    proxy_error_next: int = 0
-    proxy_error_status: int = 504
-    # The next N order creations create the order (a late commit, as above) but answer 200 with a
-    # body that is not JSON.
-    garbled_ok_next: int = 0
 
 
 class _BadRequest(Exception):
     """A request the simulator answers with 400."""
 
 
+def _dumps(payload: Any) -> str:
+    """JSON text of `payload`, with every RawNumber written as its literal."""
+    raw: list[str] = []
+
+    def literal(value: Any) -> Any:
+        if isinstance(value, RawNumber):
+            raw.append(value.literal)
+            return f"\u0000raw{len(raw) - 1}\u0000"
+        raise TypeError(f"not JSON: {type(value).__name__}")
+
+    text = json.dumps(payload, default=literal)
+    for n, value in enumerate(raw):
+        text = text.replace(f'"\\u0000raw{n}\\u0000"', value)
+    return text
+
+
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(payload), status=status, headers=headers, mimetype="application/json")
+    return Response(_dumps(payload), status=status, headers=headers, mimetype="application/json")
 
 
 def _failed(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -376,6 +108,21 @@ class _Entry:
     nodes: tuple[str, ...]
 
 
+PageSizeCounts = Literal["listings", "nodes"]
+UnknownOrderAnswer = Literal["404", "null", "empty"]
+UnknownPackageAnswer = Literal["empty", "404"]
+CONTROL_PREFIX = "/_sim/"
+
+
+@dataclass
+class Readings:
+    """How the simulator reads what Roamify's documentation leaves open; tests cover each reading."""
+
+    page_size_counts: PageSizeCounts = "listings"  # what pageSize counts: (node, package) listings or nodes
+    unknown_order_answer: UnknownOrderAnswer = "404"  # get-one of an order that does not exist
+    unknown_package_answer: UnknownPackageAnswer = "empty"  # ?packageId= of a package not listed
+
+
 class RoamifySimulator:
     """An in-memory Roamify: a mutable catalog, an order log, fault switches and a WSGI app over them.
 
@@ -394,21 +141,25 @@ class RoamifySimulator:
         self.api_key = api_key
         self.page_size_default = page_size_default
         self.faults = Faults()
+        self.readings = Readings()
         self.request_counts: Counter[tuple[str, str]] = Counter()
-        self.injected_counts: Counter[str] = Counter()  # "random 500", "500 after commit": faults fired
+        self.injected_counts: Counter[str] = Counter()  # faults fired: "random 500", "socket cut", ...
+        self.shift_removed: list[str] = []  # packages the shift_after_page fault took out of the catalog
         self._seed = seed
         self._clock = clock
         self._lock = threading.RLock()
         self._fault_rng = random.Random(seed)
         self._id_rng = random.Random(f"orders:{seed}")
         self._orders: list[dict[str, Any]] = []
-        self._late: set[str] = set()  # ids of late-committing orders the next lookup does not see
+        self._late: set[str] = set()  # late commits the next lookup misses (late_visible_seconds == 0)
+        self._visible_at: dict[str, float] = {}  # late commits seen only from this time on
         self._active: dict[str, _Entry] = {}
         self._removed: dict[str, _Entry] = {}
         self._batches = 0
-        self._listings: list[tuple[int, str, str]] | None = None  # (node id, packageId, slug), sorted
+        self._listings: list[tuple[int, str, str]] | None = None  # (node order, packageId, slug), sorted
         self._price_ranges: dict[str, tuple[float, float]] = {}
         self._raw_injections: dict[int, list[dict[str, Any]]] = {}
+        self._pages_served: set[int] = set()
         self._store(generate_catalog(size, seed))
         self._routes: dict[tuple[str, str], Callable[[Request], Response]] = {
             ("GET", "/api/health"): lambda _request: _json(200, {"status": "success"}),
@@ -418,6 +169,7 @@ class RoamifySimulator:
             ("GET", "/api/esim/order"): self._get_order,
             ("GET", "/api/esim/orders"): self._list_orders,
         }
+        self.control: Callable[[Request], Response] | None = None  # the /_sim/ API, when installed
 
     # ---- catalog helpers for tests -------------------------------------------------------------
 
@@ -432,6 +184,11 @@ class RoamifySimulator:
         with self._lock:
             return sorted(self._active)
 
+    def removed_ids(self) -> list[str]:
+        """Return the packageIds removed from the catalog (and not restored), sorted."""
+        with self._lock:
+            return sorted(self._removed)
+
     def get_package(self, package_id: str) -> dict[str, Any]:
         """Return a copy of a listed package with its ``_countryNodes``; raises KeyError if not listed."""
         with self._lock:
@@ -442,6 +199,11 @@ class RoamifySimulator:
         """Return how many (country node, package) listings the unfiltered catalog pages through."""
         with self._lock:
             return len(self._sorted_listings())
+
+    def listings(self) -> list[tuple[str, str]]:
+        """Every (countrySlug, packageId) listing in page order."""
+        with self._lock:
+            return [(slug, pid) for _, pid, slug in self._sorted_listings()]
 
     def remove_packages(self, ids: Iterable[str]) -> None:
         """Stop listing these packages (ordering one then answers 500); KeyError if one is not listed."""
@@ -472,11 +234,25 @@ class RoamifySimulator:
     def change_prices(self, ids: Iterable[str], delta: float = 1.0) -> None:
         """Add `delta` USD to each package's price (floored at 0.01); raises KeyError if one is not listed."""
         with self._lock:
+            ids = list(ids)
+            missing = [i for i in ids if i not in self._active]
+            if missing:
+                raise KeyError(f"not listed: {missing}")
             for package_id in ids:
                 entry = self._active[package_id]
                 price = round(max(0.01, entry.package["price"] + delta), 2)
                 self._active[package_id] = _Entry({**entry.package, "price": price}, entry.nodes)
             self._listings = None
+
+    def set_requirements(self, ids: Iterable[str], *, travel_date: bool) -> None:
+        """Mark packages as needing (or not) a travel date; raises KeyError if one is not listed."""
+        with self._lock:
+            for package_id in ids:
+                entry = self._active[package_id]
+                package = {k: v for k, v in entry.package.items() if k != "requirements"}
+                if travel_date:
+                    package["requirements"] = {"travelDate": True}
+                self._active[package_id] = _Entry(package, entry.nodes)
 
     def add_packages(self, n: int) -> list[str]:
         """List `n` new packages whose ids were never listed before; return their ids in catalog order."""
@@ -487,13 +263,31 @@ class RoamifySimulator:
             self._store(fresh)
             return [package["packageId"] for package in fresh]
 
-    def inject_raw_packages(self, page: int, raw_packages: list[dict[str, Any]] | None) -> None:
-        """Append raw PACKAGE records (e.g. :func:`malformed_packages`) to the first node of that page."""
+    def inject_raw_packages(self, page: int, raw_packages: list[Any] | None) -> None:
+        """Append raw PACKAGE records (e.g. `malformed_packages()`, `out_of_range_packages()`, or
+        records holding RawNumber literals) to the first node of that page; None removes them."""
         with self._lock:
             if raw_packages is None:
                 self._raw_injections.pop(page, None)
             else:
                 self._raw_injections[page] = copy.deepcopy(raw_packages)
+
+    def _remove_first_node_of(self, page: int, page_size: int) -> None:
+        """The shift fault: the first node listed on `page` leaves the catalog (call with the lock)."""
+        pages = self._paged(self._all_listings(), page_size)
+        if len(pages) < page:
+            return
+        first_slug = pages[page - 1][0][0]
+        for package_id, entry in list(self._active.items()):
+            if first_slug not in entry.nodes:
+                continue
+            others = tuple(n for n in entry.nodes if n != first_slug)
+            if others:
+                self._active[package_id] = _Entry(entry.package, others)
+            else:
+                self._removed[package_id] = self._active.pop(package_id)
+                self.shift_removed.append(package_id)
+        self._listings = None
 
     # ---- orders and faults ---------------------------------------------------------------------
 
@@ -504,10 +298,11 @@ class RoamifySimulator:
             return copy.deepcopy(self._orders)
 
     def reset_faults(self) -> None:
-        """Switch every fault off and reseed the random-500 generator."""
+        """Switch every fault off and reseed the fault generator (the readings stay as they are)."""
         with self._lock:
             self.faults = Faults()
             self._fault_rng = random.Random(self._seed)
+            self._pages_served.clear()
 
     def reset_counts(self) -> None:
         """Forget the per-(method, path) request counts and the injected-fault counts."""
@@ -521,9 +316,75 @@ class RoamifySimulator:
         return self.wsgi_app(environ, start_response)
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        """The WSGI entry point: every response is JSON (but the proxy and garbled-answer faults' pages)."""
-        response = self._respond(Request(environ))
+        """The WSGI entry point. Every answer is JSON (but the proxy and garbled-answer faults' pages);
+        a socket fault that matches is played on the raw connection instead."""
+        request = Request(environ)
+        if request.path.startswith(CONTROL_PREFIX) and self.control is not None:
+            return self.control(request)(environ, start_response)
+        raw: RawConnection | None = environ.get(RAW_CONNECTION)
+        fault = self._socket_fault(request) if raw is not None else None
+        if fault is not None and fault.before_response:
+            self.injected_counts["socket reset before response"] += 1
+            assert raw is not None  # noqa: S101 - narrowed above
+            raw.reset()
+            return []
+        response = self._respond(request)
+        if fault is not None and raw is not None:
+            self._play(fault, response, raw, request)
+            return []
         return response(environ, start_response)
+
+    def _socket_fault(self, request: Request) -> SocketFault | None:
+        page = _page_of(request)
+        with self._lock:
+            for fault in self.faults.socket_faults:
+                if not fault.matches(request.method, request.path, page):
+                    continue
+                if fault.rate < 1.0 and self._fault_rng.random() >= fault.rate:
+                    continue
+                if fault.count > 0:
+                    fault.count -= 1
+                return fault
+        return None
+
+    def _play(self, fault: SocketFault, response: Response, raw: RawConnection, request: Request) -> None:
+        body = response.get_data()
+        head = [f"HTTP/1.1 {response.status}"]
+        head += [
+            f"{name}: {value}" for name, value in response.headers.items() if name.lower() != "connection"
+        ]
+        head.append("Connection: close")
+        head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        if (request.method, request.path) == ORDER_CREATE:
+            self._mark_late_from_create(response)
+        self.injected_counts[f"socket {fault.kind}"] += 1
+        try:
+            if fault.kind == "cut":
+                raw.send(head_bytes + body[: int(len(body) * fault.cut_at)])
+                raw.end()
+            elif fault.kind == "drip":
+                raw.send(head_bytes + body, chunk=max(1, fault.drip_bytes), interval=fault.drip_interval)
+                raw.end()
+            else:
+                raw.send(head_bytes)
+                raw.reset()
+        except OSError:
+            pass  # the client gave up first (a deadline): that is what a drip is for
+
+    def _mark_late_from_create(self, response: Response) -> None:
+        """A create whose answer is lost: its order (if one was made) becomes a late commit."""
+        try:
+            order_id = json.loads(response.get_data())["data"]["id"]
+        except (ValueError, KeyError, TypeError):
+            return
+        with self._lock:
+            self._make_late(order_id)
+
+    def _make_late(self, order_id: str) -> None:
+        if self.faults.late_visible_seconds > 0:
+            self._visible_at[order_id] = self._clock() + self.faults.late_visible_seconds
+        else:
+            self._late.add(order_id)
 
     def _respond(self, request: Request) -> Response:
         with self._lock:
@@ -531,7 +392,7 @@ class RoamifySimulator:
         if self.faults.slow_seconds > 0:
             time.sleep(self.faults.slow_seconds)
         if self.faults.outage:
-            return _failed(503, "Service Unavailable")
+            return _failed(self.faults.outage_status, "Service Unavailable")
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _failed(401, "Unauthorized")
         handler = self._routes.get((request.method, request.path))
@@ -558,11 +419,11 @@ class RoamifySimulator:
     # ---- packages ------------------------------------------------------------------------------
 
     def _sorted_listings(self) -> list[tuple[int, str, str]]:
-        """The flat (node id, packageId, slug) list pages cut from; rebuilt only after a mutation."""
+        """The flat (node order, packageId, slug) list pages cut from; rebuilt only after a mutation."""
         if self._listings is None:
-            table = _node_table()
+            order = node_order()
             listings = [
-                (table[slug]["id"], package_id, slug)
+                (order[slug], package_id, slug)
                 for package_id, entry in self._active.items()
                 for slug in entry.nodes
             ]
@@ -575,50 +436,114 @@ class RoamifySimulator:
             self._listings, self._price_ranges = listings, ranges
         return self._listings
 
+    def _all_listings(self) -> list[tuple[str, str | None]]:
+        return [(slug, pid) for _, pid, slug in self._sorted_listings()]
+
+    def _paged(
+        self, listings: list[tuple[str, str | None]], page_size: int, null_page: int | None = None
+    ) -> list[list[tuple[str, str | None]]]:
+        """Cut listings into pages as the reading says pageSize counts; a None packageId is a `null`
+        entry (the null_record_page fault), which takes a slot like any other."""
+        if self.readings.page_size_counts == "nodes":
+            groups: list[list[tuple[str, str | None]]] = []
+            for slug, pid in listings:
+                if not groups or groups[-1][0][0] != slug:
+                    groups.append([])
+                groups[-1].append((slug, pid))
+            pages = [
+                [listing for group in groups[i : i + page_size] for listing in group]
+                for i in range(0, len(groups), page_size)
+            ]
+            if null_page is not None and 0 < null_page <= len(pages):
+                first = pages[null_page - 1][0][0]
+                pages[null_page - 1].insert(0, (first, None))
+            return pages
+        if null_page is not None:
+            at = (null_page - 1) * page_size
+            if 0 <= at < len(listings):
+                listings = [*listings[:at], (listings[at][0], None), *listings[at:]]
+        return [listings[i : i + page_size] for i in range(0, len(listings), page_size)]
+
     def _packages_page(self, request: Request) -> Response:
         page = _int_arg(request, "page", 1)
         page_size = _int_arg(request, "pageSize", self.page_size_default, MAX_PAGE_SIZE)
-        if self.faults.fail_page == page:
+        filtered = any(request.args.get(k) for k in ("packageId", "country", "countryCode", "geography"))
+        if self.faults.fail_page == page and not filtered:
             return _failed(self.faults.fail_page_status, "Internal server error")
         with self._lock:
-            listings = self._filtered_listings(request)
-            nodes = self._group_by_node(listings[(page - 1) * page_size : page * page_size])
-            injected = copy.deepcopy(self._raw_injections.get(page, []))
-        if injected:
-            if not nodes:  # an empty page still needs a node to carry the injected records
-                nodes.append({**country_nodes()[0], "minPrice": 0, "maxPrice": 0, "packages": []})
-            nodes[0]["packages"] = nodes[0]["packages"] + injected
-        # stored package dicts are replaced, never mutated, so serialising them outside the lock is safe
-        return _success({"packages": nodes})
+            if filtered:
+                listings: list[tuple[str, str | None]] = list(self._filtered_listings(request))
+                unknown = request.args.get("packageId") and not listings
+                if unknown and self.readings.unknown_package_answer == "404":
+                    return _failed(404, "Package not found")
+                pages = self._paged(listings, page_size)
+            else:
+                pages = self._paged(self._all_listings(), page_size, self.faults.null_record_page)
+            chosen = pages[page - 1] if page <= len(pages) else []
+            nodes = self._group_by_node(chosen)
+            injected = copy.deepcopy(self._raw_injections.get(page, [])) if not filtered else []
+            if injected:
+                if not nodes:  # an empty page still needs a node to carry the injected records
+                    nodes.append({**country_nodes()[0], "minPrice": 0, "maxPrice": 0, "packages": []})
+                nodes[0]["packages"] = nodes[0]["packages"] + injected
+            shift = not filtered and self.faults.shift_after_page == page
+            if shift:
+                self.faults.shift_after_page = None
+                self._remove_first_node_of(page, page_size)
+            hook = self.faults.on_page_served if not filtered else None
+            # stored package dicts are replaced, never mutated, so serialising them outside the lock is safe
+        response = _success({"packages": nodes})
+        if hook is not None:
+            hook(page)
+        return response
 
     def _filtered_listings(self, request: Request) -> list[tuple[str, str]]:
-        """(slug, packageId) listings matching the countryCode/country, geography and packageId filters."""
-        code = (request.args.get("countryCode") or request.args.get("country") or "").upper()
-        geography = request.args.get("geography", "")
+        """(slug, packageId) listings matching the packageId, or the country (a name), countryCode and
+        geography filters. A country or code not in the countries list is refused (400), as Roamify
+        has refused free text since mid-2026."""
+        table = node_table()
         package_id = request.args.get("packageId", "")
-        table = _node_table()
+        country = request.args.get("country", "")
+        code = request.args.get("countryCode", "")
+        geography = request.args.get("geography", "")
+        if country and country not in {n["countryName"] for n in table.values()}:
+            raise _BadRequest(f"unknown country {country!r}: use a name from /api/esim/countries")
+        if code and code not in {n["countryCode"] for n in table.values()}:
+            raise _BadRequest(f"unknown countryCode {code!r}: use a code from /api/esim/countries")
+        if geography and geography not in ("local", "regional", "global"):
+            raise _BadRequest("geography must be local, regional or global")
+        if package_id:  # the other filters are ignored then
+            return [(slug, pid) for _, pid, slug in self._sorted_listings() if pid == package_id]
         return [
             (slug, pid)
             for _, pid, slug in self._sorted_listings()
-            if (not package_id or pid == package_id)
+            if (not country or table[slug]["countryName"] == country)
             and (not code or table[slug]["countryCode"] == code)
             and (not geography or table[slug]["geography"] == geography)
         ]
 
-    def _group_by_node(self, listings: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    def _group_by_node(self, listings: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
         """COUNTRY dicts for a page's listings; each node appears once since listings are node-sorted."""
         nodes: list[dict[str, Any]] = []
+        table = node_table()
         for slug, package_id in listings:
             if not nodes or nodes[-1]["countrySlug"] != slug:
-                low, high = self._price_ranges[slug]
-                node = copy.deepcopy(_node_table()[slug])
+                low, high = self._price_ranges.get(slug, (0, 0))
+                node = copy.deepcopy(table[slug])
                 nodes.append({**node, "minPrice": low, "maxPrice": high, "packages": []})
-            nodes[-1]["packages"].append(self._active[package_id].package)
+            nodes[-1]["packages"].append(None if package_id is None else self._active[package_id].package)
         return nodes
 
-    def _countries(self, _request: Request) -> Response:
-        fields = ("countryCode", "countryName", "countrySlug", "region", "geography")
-        return _success({"countries": [{f: node[f] for f in fields} for node in _node_table().values()]})
+    def _countries(self, request: Request) -> Response:
+        geography = request.args.get("geography", "")
+        if geography and geography not in ("local", "regional", "global"):
+            raise _BadRequest("geography must be local, regional or global")
+        countries = [
+            {"code": node["countryCode"], "name": node["countryName"]}
+            for node in node_table().values()
+            if not geography or node["geography"] == geography
+        ]
+        return _success({"countries": countries})
 
     # ---- orders --------------------------------------------------------------------------------
 
@@ -626,7 +551,7 @@ class RoamifySimulator:
         now = int(self._clock())
         esims = [
             {
-                "esimId": f"esim_{self._id_rng.getrandbits(64):016x}",
+                "esimId": str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4)),
                 "packageId": package_id,
                 "package": self._active[package_id].package["package"],
                 "type": "esim",
@@ -639,9 +564,9 @@ class RoamifySimulator:
             for _ in range(quantity)  # one eSIM per unit ordered
         ]
         return {
-            "id": f"ord_{self._id_rng.getrandbits(64):016x}",
+            "id": str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4)),
             "referenceId": reference_id,
-            "orderType": "esim",
+            "orderType": "api",
             "status": "COMPLETED",
             "total": round(sum(e["price"] for e in esims), 2),
             "currency": "USD",
@@ -659,7 +584,7 @@ class RoamifySimulator:
             self._orders.append(order)  # no dedupe on referenceId: a second POST is a second order
             faults = self.faults
             if faults.proxy_error_next > 0 or faults.garbled_ok_next > 0:
-                self._late.add(order["id"])
+                self._make_late(order["id"])
                 if faults.proxy_error_next > 0:
                     faults.proxy_error_next -= 1
                     status, page = faults.proxy_error_status, "<html><body>Gateway error</body></html>"
@@ -675,8 +600,12 @@ class RoamifySimulator:
             if fail_after_commit:
                 self.injected_counts["500 after commit"] += 1
                 faults.error_after_commit_next = max(0, faults.error_after_commit_next - 1)
+                if faults.late_visible_seconds > 0:
+                    self._make_late(order["id"])
             elif hang_after_commit:
                 faults.timeout_after_commit_next -= 1
+                if faults.late_visible_seconds > 0:
+                    self._make_late(order["id"])
             body = copy.deepcopy(order)
         if fail_after_commit:
             return _failed(500, "Unknown error")
@@ -695,12 +624,22 @@ class RoamifySimulator:
             # the oldest match wins when a referenceId was (wrongly) used twice
             key, wanted = ("id", order_id) if order_id else ("referenceId", reference_id)
             body = copy.deepcopy(next((o for o in self._visible_orders() if o[key] == wanted), None))
-        return _failed(404, "Order not found") if body is None else _success(body)
+            answer = self.readings.unknown_order_answer
+        if body is not None:
+            return _success(body)
+        if answer == "null":
+            return _success(None)
+        if answer == "empty":
+            return _success({})
+        return _failed(404, "Order not found")
 
     def _visible_orders(self) -> list[dict[str, Any]]:
-        """The orders a lookup sees (call with the lock held): all but late commits, which this
-        lookup misses and the next one sees."""
-        visible = [o for o in self._orders if o["id"] not in self._late]
+        """The orders a lookup sees (call with the lock held): all but late commits, which this lookup
+        misses (and the next one sees) or, with late_visible_seconds, which are not visible yet."""
+        now = self._clock()
+        visible = [
+            o for o in self._orders if o["id"] not in self._late and self._visible_at.get(o["id"], 0) <= now
+        ]
         self._late.clear()
         return visible
 
@@ -715,6 +654,15 @@ class RoamifySimulator:
                 and (not status or o["status"] == status.upper())
             ]
         return _success({"orders": matching[:limit]})
+
+
+def _page_of(request: Request) -> int | None:
+    if request.path != "/api/esim/packages":
+        return None
+    try:
+        return int(request.args.get("page", "1"))
+    except ValueError:
+        return None
 
 
 # ---- serving -----------------------------------------------------------------------------------
@@ -752,7 +700,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

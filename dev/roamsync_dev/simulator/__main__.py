@@ -1,0 +1,5 @@
+"""`python -m roamsync_dev.simulator`: serve a simulator in the foreground."""
+
+from roamsync_dev.simulator.app import main
+
+raise SystemExit(main())

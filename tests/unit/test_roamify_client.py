@@ -136,3 +136,15 @@ def test_health_is_false_instead_of_raising():
     session = ScriptedSession(requests.ConnectTimeout())
     c, _ = client(session)
     assert c.healthy() is False
+
+
+def test_the_same_packages_under_another_country_node_are_not_a_repeated_page():
+    # a regional plan is listed, in the same order, under each of its countries
+    session = ScriptedSession(
+        response(200, page("eu-1", "eu-2", code="SE")),
+        response(200, page("eu-1", "eu-2", code="NO")),
+        response(200, page()),
+    )
+    c, _ = client(session)
+    pages = list(c.iter_catalog_pages(page_size=2, concurrency=1))
+    assert [p.number for p in pages] == [1, 2]

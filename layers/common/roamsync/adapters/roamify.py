@@ -542,12 +542,19 @@ def _unreadable_entries(node: Any) -> bool:
 
 
 def _signature(page: CatalogPage) -> tuple[Any, ...]:
-    """What identifies a page's content: its entries' packageIds in order (None for unreadable ones)."""
+    """What identifies a page's content: each entry's node and packageId, in order (None for what
+    cannot be read). The node matters: a regional plan is listed, in the same order, under each of
+    its countries, so two pages can hold the same packageIds under different nodes."""
     ids: list[Any] = []
     for node in page.nodes:
+        where = (
+            (node.get("id"), node.get("countrySlug"), node.get("countryCode"))
+            if isinstance(node, dict)
+            else None
+        )
         records = node.get("packages") if isinstance(node, dict) else None
         for record in records if isinstance(records, list) else [node]:
-            ids.append(record.get("packageId") if isinstance(record, dict) else None)
+            ids.append((where, record.get("packageId") if isinstance(record, dict) else None))
     return tuple(ids)
 
 

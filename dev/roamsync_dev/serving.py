@@ -29,7 +29,12 @@ class RawConnection:
 
     def _take_over(self) -> None:
         handler = self._handler
-        handler.wfile = io.BytesIO()  # werkzeug's own answer, written after the app returns, is dropped
+        if not isinstance(handler.wfile, io.BytesIO):
+            # werkzeug's own answer, written after the app returns, goes nowhere; the real writer is
+            # closed now, or it would keep the socket open past its close (and a reset from happening)
+            with contextlib.suppress(OSError):
+                handler.wfile.close()
+            handler.wfile = io.BytesIO()
         handler.close_connection = True
 
     def send(self, data: bytes, *, chunk: int | None = None, interval: float = 0.0) -> None:

@@ -24,8 +24,8 @@ from roamsync_dev.simulator.catalog import (
 from roamsync_dev.simulator.faults import Faults, SocketFault
 
 __all__ = [
-    "ORDER_CREATE",
     "NODES_KEY",
+    "ORDER_CREATE",
     "UNLIMITED_DATA_AMOUNT",
     "Faults",
     "RawNumber",

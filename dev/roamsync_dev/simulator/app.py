@@ -327,11 +327,11 @@ class RoamifySimulator:
             self.injected_counts["socket reset before response"] += 1
             assert raw is not None  # noqa: S101 - narrowed above
             raw.reset()
-            return []
+            return _discarded(start_response)
         response = self._respond(request)
         if fault is not None and raw is not None:
             self._play(fault, response, raw, request)
-            return []
+            return _discarded(start_response)
         return response(environ, start_response)
 
     def _socket_fault(self, request: Request) -> SocketFault | None:
@@ -654,6 +654,13 @@ class RoamifySimulator:
                 and (not status or o["status"] == status.upper())
             ]
         return _success({"orders": matching[:limit]})
+
+
+def _discarded(start_response: Any) -> list[bytes]:
+    """What the WSGI server is handed once the connection was played by hand: an answer it writes
+    nowhere (the connection is taken over), so that it logs no error."""
+    start_response("200 OK", [("Content-Length", "0")])
+    return []
 
 
 def _page_of(request: Request) -> int | None:

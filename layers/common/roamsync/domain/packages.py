@@ -321,7 +321,15 @@ def _in_range(value: Decimal | int, low: Decimal | int, high: Decimal | int, wha
     if isinstance(value, Decimal) and not value.is_finite():
         raise SkippedRecord(OUT_OF_RANGE, f"{what} is not finite")
     if not low <= value <= high:
-        raise SkippedRecord(OUT_OF_RANGE, f"{what} {value} is outside {low}..{high}")
+        # A huge int is never turned into text (Python refuses past 4,300 digits): say its size.
+        shown = (
+            f"{value:.3e}"
+            if isinstance(value, Decimal)
+            else value
+            if abs(value) < 10**18
+            else "a huge number"
+        )
+        raise SkippedRecord(OUT_OF_RANGE, f"{what} {shown} is outside {low}..{high}")
 
 
 def _to_mb(amount: Decimal, unit: str | None, what: str = "dataAmount") -> int:

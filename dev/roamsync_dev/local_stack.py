@@ -6,7 +6,9 @@
 2. Roamify: ROAMIFY_BASE_URL (+ ROAMIFY_API_KEY) when set, else the simulator.
 3. The process environment the handlers read (tables, endpoints, tokens, Powertools switches); the
    previous values come back on `stop()`.
-4. The template's tables (created if missing, with TTL and point-in-time recovery).
+4. The template's tables (created if missing, with TTL and point-in-time recovery). An emulator that
+   does not implement a setting's call (dynalite, DynamoDB Local) gets it skipped: one warning line
+   each, logged and in the banner (`table_warnings`); any other refusal fails the start.
 5. A first sync, in-process, through the same service the handlers call.
 6. The gateway over every route of template.yaml, which also answers Lambda Invoke calls.
 
@@ -31,7 +33,7 @@ from typing import Any
 
 from roamsync_dev import lambda_runtime
 from roamsync_dev.gateway import Gateway, RunningGateway, serve_gateway
-from roamsync_dev.template import LOCAL_REGION, create_tables, schedules, table_env
+from roamsync_dev.template import LOCAL_REGION, schedules, set_up_tables, table_env
 
 HOST = "127.0.0.1"
 DEFAULT_DYNAMODB_PORT = 4566
@@ -146,6 +148,7 @@ class LocalStack:
         self.table_names: dict[str, str] = {}  # table logical id → local table name
         self.first_sync: dict[str, Any] | None = None  # the first sync's run summary
         self.first_sync_error: str | None = None
+        self.table_warnings: list[str] = []  # the template's table settings the endpoint could not apply
         self._saved_env: dict[str, str | None] = {}
         self._wrote_state_file = False
 
@@ -276,7 +279,8 @@ class LocalStack:
         return boto3.client("dynamodb", region_name=self.region, endpoint_url=self.dynamodb_endpoint)
 
     def _create_tables(self) -> None:
-        create_tables(self.dynamodb_client(), self.template, self.table_names)
+        setup = set_up_tables(self.dynamodb_client(), self.template, self.table_names)
+        self.table_warnings = setup.warnings
 
     def _create_schedules(self) -> None:
         """The template's schedule rules, in the embedded moto (its EventBridge), so `roamsync
@@ -375,6 +379,7 @@ class LocalStack:
                 f"  gateway       {self.gateway_url}  ({len(routes)} routes from template.yaml)",
                 f"  api docs      {self.gateway_url}/docs  (Swagger UI over openapi.json)",
                 f"  dynamodb      {self.dynamodb_endpoint}  ({dynamodb_origin})",
+                *(f"  warning       {line}" for line in self.table_warnings),
                 f"  roamify       {self.roamify_base_url}  ({roamify_origin})",
                 f"  admin token   {self.admin_token}",
                 f"  client token  {self.client_token}",

@@ -1,15 +1,15 @@
-"""The local stack (DESIGN §7): DynamoDB, the Roamify simulator and the gateway on 127.0.0.1, no Docker.
+"""The local stack: DynamoDB, the Roamify simulator and the gateway on 127.0.0.1, no Docker.
 
 `LocalStack.start()`:
 1. DynamoDB: the endpoint in AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL when set, else an embedded
    moto server (fresh: its in-process state is reset on start), which also serves EventBridge. When
-   only DynamoDB is elsewhere (AWS_ENDPOINT_URL_DYNAMODB, no AWS_ENDPOINT_URL / _EVENTS: dynalite or
-   DynamoDB Local, which have no EventBridge), an embedded moto on a free port serves EventBridge alone.
+   only DynamoDB is elsewhere (AWS_ENDPOINT_URL_DYNAMODB, no AWS_ENDPOINT_URL / _EVENTS: an emulator
+   such as dynalite, which has no EventBridge), an embedded moto on a free port serves EventBridge alone.
 2. Roamify: ROAMIFY_BASE_URL (+ ROAMIFY_API_KEY) when set, else the simulator.
 3. The process environment the handlers read (tables, endpoints, tokens, Powertools switches); the
    previous values come back on `stop()`.
 4. The template's tables (created if missing, with TTL and point-in-time recovery). An emulator that
-   does not implement a setting's call (dynalite, DynamoDB Local) gets it skipped: one warning line
+   does not implement a setting's call (dynalite) gets that setting skipped, with one warning line
    each, logged and in the banner (`table_warnings`); any other refusal fails the start.
 5. A first sync, in-process, through the same service the handlers call.
 6. The gateway over every route of template.yaml, which also answers Lambda Invoke calls.

@@ -440,8 +440,9 @@ def table_env(template: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-# What a DynamoDB-compatible emulator answers for an operation it does not implement: dynalite and
-# DynamoDB Local both send HTTP 400 with this code (real DynamoDB implements every call made here).
+# What a DynamoDB-compatible emulator answers for an operation it does not implement: dynalite sends
+# HTTP 400 with this code, as AWS's own service framework does for an unknown operation (DynamoDB
+# itself implements every call made here).
 UNSUPPORTED_OPERATION_CODES = frozenset({"UnknownOperationException"})
 
 _log = logging.getLogger(__name__)
@@ -501,9 +502,9 @@ def set_up_tables(
     """Create the template's tables under `names` (logical id → table name; default: every table under
     its logical id), skipping those that exist; enable TTL and point-in-time recovery as declared.
 
-    An endpoint that does not implement a setting's operation (an emulator such as dynalite or
-    DynamoDB Local, which answer UnknownOperationException) gets that setting skipped on every table,
-    with one warning logged per setting, and listed in the result. Raises ValueError for a logical id
+    An endpoint that does not implement a setting's operation (an emulator such as dynalite, which
+    answers UnknownOperationException) gets that setting skipped on every table, with one warning
+    logged per setting, and listed in the result. Raises ValueError for a logical id
     the template does not declare, and botocore's ClientError for anything else the endpoint refuses.
     """
     specs = table_specs(template)

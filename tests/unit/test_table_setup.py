@@ -1,5 +1,5 @@
 """set_up_tables against endpoints that implement less than DynamoDB: botocore's Stubber answers as
-dynalite and DynamoDB Local do (HTTP 400, UnknownOperationException), or with another refusal.
+dynalite does (HTTP 400, UnknownOperationException), or with another refusal.
 
 Given / when / then on what comes back (tables created, settings skipped, warnings, errors raised);
 the Stubber also fails a test on any call it was not told to expect, so "asked once" is checked too.

@@ -11,6 +11,7 @@ BIN := $(VENV)/bin
 export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 CHROMIUM := /usr/bin/chromium
+DYNALITE_DIR := dev/dynalite
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help
@@ -64,8 +65,19 @@ browser-deps:  ## Debian's chromium for the browser test (apt-get, only when it 
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	} || echo "browser-deps: could not install chromium; the browser test skips (fails under CI=true)"
 
+# dynalite (a DynamoDB-compatible server on Node) for tests/integration/test_dynalite.py, from the
+# committed lock. Without node/npm the test skips on a developer's machine and fails under CI=true,
+# so a failed install here is reported, not fatal. Scripts stay off: in-memory dynalite needs no build.
+$(DYNALITE_DIR)/node_modules/.package-lock.json: $(DYNALITE_DIR)/package.json $(DYNALITE_DIR)/package-lock.json
+	@command -v npm >/dev/null && \
+	  npm ci --prefix $(DYNALITE_DIR) --ignore-scripts --no-audit --no-fund --loglevel=error || \
+	  echo "dynalite-deps: could not install dynalite (needs node >= 20 and npm); its test skips (fails under CI=true)"
+
+.PHONY: dynalite-deps
+dynalite-deps: $(DYNALITE_DIR)/node_modules/.package-lock.json  ## dynalite into dev/dynalite/node_modules (npm ci, only when not installed)
+
 .PHONY: pytest
-pytest: install browser-deps
+pytest: install browser-deps dynalite-deps
 	$(BIN)/pytest -q
 
 .PHONY: test
@@ -93,4 +105,4 @@ bench: install  ## benchmark figures (not a test): sync at 1k/10k/50k, checkout,
 
 .PHONY: clean
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache $(DYNALITE_DIR)/node_modules

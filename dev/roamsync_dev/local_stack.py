@@ -1,12 +1,16 @@
-"""The local stack (DESIGN §7): DynamoDB, the Roamify simulator and the gateway on 127.0.0.1, no Docker.
+"""The local stack: DynamoDB, the Roamify simulator and the gateway on 127.0.0.1, no Docker.
 
 `LocalStack.start()`:
 1. DynamoDB: the endpoint in AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL when set, else an embedded
-   moto server (fresh: its in-process state is reset on start).
+   moto server (fresh: its in-process state is reset on start), which also serves EventBridge. When
+   only DynamoDB is elsewhere (AWS_ENDPOINT_URL_DYNAMODB, no AWS_ENDPOINT_URL / _EVENTS: an emulator
+   such as dynalite, which has no EventBridge), an embedded moto on a free port serves EventBridge alone.
 2. Roamify: ROAMIFY_BASE_URL (+ ROAMIFY_API_KEY) when set, else the simulator.
 3. The process environment the handlers read (tables, endpoints, tokens, Powertools switches); the
    previous values come back on `stop()`.
-4. The template's tables (created if missing, with TTL and point-in-time recovery).
+4. The template's tables (created if missing, with TTL and point-in-time recovery). An emulator that
+   does not implement a setting's call (dynalite) gets that setting skipped, with one warning line
+   each, logged and in the banner (`table_warnings`); any other refusal fails the start.
 5. A first sync, in-process, through the same service the handlers call.
 6. The gateway over every route of template.yaml, which also answers Lambda Invoke calls.
 
@@ -31,7 +35,7 @@ from typing import Any
 
 from roamsync_dev import lambda_runtime
 from roamsync_dev.gateway import Gateway, RunningGateway, serve_gateway
-from roamsync_dev.template import LOCAL_REGION, create_tables, schedules, table_env
+from roamsync_dev.template import LOCAL_REGION, schedules, set_up_tables, table_env
 
 HOST = "127.0.0.1"
 DEFAULT_DYNAMODB_PORT = 4566
@@ -75,18 +79,22 @@ def _embedded_moto_server(host: str, port: int) -> Any:
     return QuietMotoServer(ip_address=host, port=port, verbose=False)
 
 
-def start_embedded_dynamodb(host: str = HOST, port: int = 0) -> tuple[Any, str]:
+def start_embedded_dynamodb(host: str = HOST, port: int = 0, *, reset: bool = True) -> tuple[Any, str]:
     """A quiet, empty moto server on host:port (0 picks a free port): (server, endpoint URL).
 
     moto keeps its state per process, so it is reset: a new embedded DynamoDB starts empty, as a new
     process would. The local stack and the benchmarks start theirs here; `server.stop()` ends it.
+    With `reset=False` the process's moto state is left as it is (for a server that only holds what
+    its caller writes over anyway, such as the schedule rule).
     """
     server = _embedded_moto_server(host, port)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     endpoint = f"http://{bound_host}:{bound_port}"
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
-    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback
+    if not reset:
+        return server, endpoint
+    reset_request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+    with urllib.request.urlopen(reset_request, timeout=10):  # noqa: S310 - loopback
         pass
     return server, endpoint
 
@@ -133,6 +141,8 @@ class LocalStack:
         self.started = False
         self.dynamodb_server: Any = None  # moto's ThreadedMotoServer when embedded, else None
         self.dynamodb_endpoint: str | None = None
+        self.events_server: Any = None  # moto for EventBridge alone, when only DynamoDB is elsewhere
+        self.events_endpoint: str | None = None  # where the stack created the schedule rule, if anywhere
         self.simulator: Any = None  # RoamifySimulator when embedded, else None
         self.simulator_server: Any = None
         self.roamify_base_url: str | None = None
@@ -146,6 +156,7 @@ class LocalStack:
         self.table_names: dict[str, str] = {}  # table logical id → local table name
         self.first_sync: dict[str, Any] | None = None  # the first sync's run summary
         self.first_sync_error: str | None = None
+        self.table_warnings: list[str] = []  # the template's table settings the endpoint could not apply
         self._saved_env: dict[str, str | None] = {}
         self._wrote_state_file = False
 
@@ -191,6 +202,9 @@ class LocalStack:
         if self.dynamodb_server is not None:
             self.dynamodb_server.stop()
             self.dynamodb_server = None
+        if self.events_server is not None:
+            self.events_server.stop()
+            self.events_server = None
         self._restore_environment()
         self.started = False
 
@@ -205,11 +219,20 @@ class LocalStack:
     # ---- the parts -------------------------------------------------------------------------------
 
     def _start_dynamodb(self) -> None:
-        external = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
-        if external:
-            self.dynamodb_endpoint = external
+        env = os.environ
+        self.events_endpoint = None
+        external = env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL")
+        if not external:
+            self.dynamodb_server, self.dynamodb_endpoint = start_embedded_dynamodb(
+                self.host, self.dynamodb_port
+            )
+            self.events_endpoint = self.dynamodb_endpoint
             return
-        self.dynamodb_server, self.dynamodb_endpoint = start_embedded_dynamodb(self.host, self.dynamodb_port)
+        self.dynamodb_endpoint = external
+        if not (env.get("AWS_ENDPOINT_URL_EVENTS") or env.get("AWS_ENDPOINT_URL")):
+            # A DynamoDB emulator has no EventBridge, and the SDK would otherwise send the schedule
+            # commands to AWS itself. Not reset: another stack of this process may be using moto.
+            self.events_server, self.events_endpoint = start_embedded_dynamodb(self.host, 0, reset=False)
 
     def _start_roamify(self) -> None:
         external = os.environ.get("ROAMIFY_BASE_URL")
@@ -276,18 +299,20 @@ class LocalStack:
         return boto3.client("dynamodb", region_name=self.region, endpoint_url=self.dynamodb_endpoint)
 
     def _create_tables(self) -> None:
-        create_tables(self.dynamodb_client(), self.template, self.table_names)
+        setup = set_up_tables(self.dynamodb_client(), self.template, self.table_names)
+        self.table_warnings = setup.warnings
 
     def _create_schedules(self) -> None:
         """The template's schedule rules, in the embedded moto (its EventBridge), so `roamsync
         schedule` and sync-status work locally. Nothing fires them: run the nightly with
-        `roamsync invoke SyncFunction -e events/schedule.json`. An external endpoint is left alone."""
-        if self.dynamodb_server is None:
+        `roamsync invoke SyncFunction -e events/schedule.json`. An EventBridge endpoint already in the
+        environment (AWS_ENDPOINT_URL_EVENTS / AWS_ENDPOINT_URL) is left alone."""
+        if self.events_endpoint is None:
             return
         import boto3
 
-        self._set_environment({"AWS_ENDPOINT_URL_EVENTS": self.dynamodb_endpoint or ""})
-        events = boto3.client("events", region_name=self.region, endpoint_url=self.dynamodb_endpoint)
+        self._set_environment({"AWS_ENDPOINT_URL_EVENTS": self.events_endpoint})
+        events = boto3.client("events", region_name=self.region, endpoint_url=self.events_endpoint)
         for schedule in schedules(self.template):
             events.put_rule(
                 Name=schedule.rule_name,
@@ -375,6 +400,12 @@ class LocalStack:
                 f"  gateway       {self.gateway_url}  ({len(routes)} routes from template.yaml)",
                 f"  api docs      {self.gateway_url}/docs  (Swagger UI over openapi.json)",
                 f"  dynamodb      {self.dynamodb_endpoint}  ({dynamodb_origin})",
+                *(
+                    [f"  eventbridge   {self.events_endpoint}  (embedded moto: the nightly rule)"]
+                    if self.events_server is not None
+                    else []
+                ),
+                *(f"  warning       {line}" for line in self.table_warnings),
                 f"  roamify       {self.roamify_base_url}  ({roamify_origin})",
                 f"  admin token   {self.admin_token}",
                 f"  client token  {self.client_token}",

@@ -356,14 +356,18 @@ def test_a_sync_is_previewed_then_applied_and_followed_to_its_end(
 ) -> None:
     from playwright.sync_api import expect
 
+    # One price moved upstream since the stack's own sync: the preview must show that one update
+    # (a dry run writes nothing, so it is what the run planned, not what it wrote).
+    repriced = sorted(local_stack.simulator.package_ids())[0]
+    local_stack.simulator.change_prices([repriced], delta=1.0)
     sign_in(page, local_stack, local_stack.admin_token)
     expect(page.get_by_test_id("sync-apply")).to_be_disabled()
 
     page.get_by_test_id("sync-preview").click()
-    expect(page.get_by_test_id("sync-result")).to_contain_text("plan: fetched 120")
+    expect(page.get_by_test_id("sync-result")).to_contain_text("plan: fetched 120, insert 0, update 1,")
     page.get_by_test_id("sync-apply").click()
 
-    expect(page.get_by_test_id("sync-result")).to_contain_text("sync succeeded")
+    expect(page.get_by_test_id("sync-result")).to_contain_text("sync succeeded: inserted 0, updated 1,")
     run_id = (
         page.get_by_test_id("activity").locator("li", has_text="sync started").locator("code").inner_text()
     )

@@ -128,15 +128,27 @@ def remaps_not_downgraded(
         )
 
 
+def no_live_package_inactive(listed: Iterable[str], catalog: Mapping[str, Package]) -> None:
+    """Every package Roamify still lists is in the table and active: whatever the fault, the sync never
+    deactivated (or lost) a live one."""
+    wrong = {rid: (catalog[rid].status if rid in catalog else "missing") for rid in listed}
+    wrong = {rid: status for rid, status in wrong.items() if status != "active"}
+    assert not wrong, f"live packages not active: {dict(sorted(wrong.items())[:10])} ({len(wrong)} in all)"
+
+
 def check_all(
     witness: Witness,
     *,
     upstream_orders: list[dict[str, Any]],
     catalog: Callable[[], Mapping[str, Package]],
     rows: tuple[Mapping[str, Any], Mapping[str, Any]] = ({}, {}),
+    listed: Iterable[str] | None = None,
 ) -> None:
-    """Every invariant, for any path and fault; `catalog` is read only when an order or a row moved."""
+    """Every invariant, for any path and fault; `catalog` is read only when an order or a row moved,
+    or when `listed` (what Roamify lists after the case) is given."""
     assert not witness.unhandled, f"unhandled errors: {witness.unhandled!r}"
+    if listed is not None:
+        no_live_package_inactive(listed, catalog())
     client_errors_documented(witness.responses)
     orders_once_and_not_downgraded(upstream_orders, witness.requested, catalog)
     remaps_not_downgraded(*rows, catalog)

@@ -16,7 +16,14 @@ Upstream faults (columns, the simulator's switches): ``random_500`` (30% of requ
 ``error_after_commit`` and ``timeout_after_commit`` (the next order creation commits, then answers 500
 / hangs past the client timeout), ``slow`` (0.1 s per request, under every timeout), ``rate_limit_429``
 (one 429 with ``Retry-After: 0``: waiting on Retry-After is the unit tests' job; here only the
-retry), ``failed_page`` (catalog page 2 answers 500), ``outage`` (every request 503).
+retry), ``failed_page`` (catalog page 2 answers 500), ``outage`` (every request 503), and the
+catalog faults of a hostile upstream: ``shifted`` (the first country node of page 1 leaves the
+catalog right after page 1 is served, shifting every later listing), ``null_record`` (a JSON ``null``
+takes a slot of page 1), ``cut_body`` / ``reset`` (page 2's body cut off / the connection reset
+after the headers, at the socket), ``drip`` (page 1 drips in 64 bytes per 50 ms, far past the
+call's deadline), ``out_of_range`` (page 1 carries records with 1e999, 1e300, -1e400, NaN and a
+5,000-digit number). After a catalog fault the sync run must have succeeded, the package Roamify
+stopped listing must be inactive, and every package Roamify still lists must be active.
 
 DynamoDB faults (tests/fakes/faults.py): ``throttle`` (the first call of each of the path's main
 (operation, table) pairs answers ProvisionedThroughputExceededException through a botocore
@@ -26,13 +33,14 @@ the sync worker's run claimed by two deliveries of its event; two nightly runs f
 row; two validations of one package while the cache is cleared; two order requests with one
 ``Idempotency-Key``), with moto's conditional writes made atomic as DynamoDB's are.
 
-What runs (50 cases) and what is n/a:
+What runs (86 cases) and what is n/a:
 
 =========  =========================================================  =============================
 path       upstream faults                                             DynamoDB faults
 =========  =========================================================  =============================
-sync       random_500, slow, rate_limit_429, failed_page, outage       throttle, unprocessed, race
-nightly    random_500, slow, rate_limit_429, failed_page, outage       throttle, unprocessed, race
+sync       random_500, slow, rate_limit_429, failed_page, outage,      throttle, unprocessed, race
+           shifted, null_record, cut_body, drip, reset, out_of_range
+nightly    (as sync)                                                   throttle, unprocessed, race
 checkout   random_500, slow, rate_limit_429, outage                    throttle, race
 orders     random_500, error_after_commit, timeout_after_commit,       throttle, race
            slow, rate_limit_429, outage
@@ -44,7 +52,8 @@ paged catalog walk: checkout looks one package up by ``packageId`` and orders lo
 pages. ``unprocessed`` needs a BatchWriteItem: only the sync (alone or in the nightly run) writes in
 batches; checkout and orders write single items.
 
-Invariants after every case: no customer order placed twice upstream (sim.orders grouped by the
+Invariants after every case: no package Roamify still lists left inactive or missing (sync and
+nightly), no customer order placed twice upstream (sim.orders grouped by the
 referenceId's order id), none downgraded (each upstream order's package equivalent-or-better than the
 one requested; each auto-fixed row's new package equivalent-or-better than its old one), no Packages
 or MyPackages row lost (counts before/after), no half-written run (every Runs record finished with a
@@ -80,6 +89,7 @@ from roamsync.domain.packages import Package
 from roamsync.domain.runs import Trigger
 from roamsync.services.sync import new_sync_run
 from roamsync_dev import lambda_runtime
+from roamsync_dev.simulator import SocketFault, out_of_range_packages
 from tests.fakes.dynamo import CountingBatchSend
 from tests.fakes.faults import DynamoThrottle, atomic_moto
 from tests.fakes.orders import FakeCatalog
@@ -101,6 +111,14 @@ def _set(**switches: Any) -> Callable[[Any], None]:
     return apply
 
 
+PACKAGES = "/api/esim/packages"
+
+
+def _socket(sim: Any, kind: Any, **fields: Any) -> None:
+    """A fresh socket fault on one catalog page (a fault is spent as it fires: never share one)."""
+    sim.faults.socket_faults = [SocketFault(kind, method="GET", path=PACKAGES, **fields)]
+
+
 UPSTREAM: dict[str, Callable[[Any], None]] = {
     "none": _set(),
     "random_500": _set(random_500_rate=0.3),
@@ -110,10 +128,20 @@ UPSTREAM: dict[str, Callable[[Any], None]] = {
     "rate_limit_429": _set(rate_limit_remaining_429=1, retry_after_seconds=0),
     "failed_page": _set(fail_page=2),
     "outage": _set(outage=True),
+    # Catalog faults of a hostile upstream: each must leave every live package active and the run
+    # succeeded (RECOVERABLE), the retries and checks absorbing them.
+    "shifted": _set(shift_after_page=1),
+    "null_record": _set(null_record_page=1),
+    "cut_body": lambda sim: _socket(sim, "cut", page=2),
+    "drip": lambda sim: _socket(sim, "drip", page=1, drip_bytes=64, drip_interval=0.05),
+    "reset": lambda sim: _socket(sim, "reset", page=2),
+    "out_of_range": lambda sim: sim.inject_raw_packages(1, out_of_range_packages()),
 }
+CATALOG_FAULTS = ("shifted", "null_record", "cut_body", "drip", "reset", "out_of_range")
+RECOVERABLE = set(CATALOG_FAULTS)
 PATH_UPSTREAM = {
-    "sync": ("random_500", "slow", "rate_limit_429", "failed_page", "outage"),
-    "nightly": ("random_500", "slow", "rate_limit_429", "failed_page", "outage"),
+    "sync": ("random_500", "slow", "rate_limit_429", "failed_page", "outage", *CATALOG_FAULTS),
+    "nightly": ("random_500", "slow", "rate_limit_429", "failed_page", "outage", *CATALOG_FAULTS),
     "checkout": ("random_500", "slow", "rate_limit_429", "outage"),
     "orders": (
         "random_500",
@@ -246,15 +274,25 @@ def run_catalog_case(
         assert throttle.throttled, "the throttle never fired"
     else:
         drive(container, sim, dynamo, witness)
+    faults_seen = sum(sim.injected_counts.values())
     sim.reset_faults()
+    sim.inject_raw_packages(1, None)
     if counter is not None and upstream not in ("outage", "failed_page") and counter.calls:
         assert counter.items_held_back, "no UnprocessedItems were injected"
     container.__dict__.pop("packages", None)
+    catalog = functools.cache(container.packages.load_all)
+    if upstream in RECOVERABLE:
+        assert upstream == "out_of_range" or faults_seen, f"the {upstream} fault never happened"
+        [*_, last] = sorted((r for r in run_records() if r["kind"] == "sync"), key=lambda r: r["started_at"])
+        assert last["status"] == "succeeded", (last["status"], last.get("reason"), last.get("error"))
+        [(_, removed_upstream)] = _FIXABLE
+        assert catalog()[removed_upstream.reseller_id].status == "inactive", "the gone package stays active"
     check_all(
         witness,
         upstream_orders=sim.orders,
-        catalog=functools.cache(container.packages.load_all),
+        catalog=catalog,
         rows=(rows_before, {r.id: r for r in container.my_packages.all()}),
+        listed=sim.package_ids(),
     )
 
 

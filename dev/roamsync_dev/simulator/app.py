@@ -490,6 +490,9 @@ class RoamifySimulator:
             if shift:
                 self.faults.shift_after_page = None
                 self._remove_first_node_of(page, page_size)
+                self.injected_counts["catalog shift"] += 1
+            if not filtered and self.faults.null_record_page == page and chosen:
+                self.injected_counts["null record"] += 1
             hook = self.faults.on_page_served if not filtered else None
             # stored package dicts are replaced, never mutated, so serialising them outside the lock is safe
         response = _success({"packages": nodes})

@@ -94,10 +94,11 @@ openapi: install  ## regenerate openapi.json from the handlers (commit it: a tes
 	$(BIN)/python -m roamsync_dev.openapi --write
 
 .PHONY: bench
-bench: install  ## benchmark figures (not a test): sync at 1k/10k/50k, checkout, orders, cold start (~30 min)
+bench: install  ## benchmark figures (not a test): sync at 1k/10k/50k, a 28k crawl of 150 ms pages, checkout, orders, cold start (~30 min)
 	$(BIN)/python -m roamsync_dev.bench --size 1000
 	$(BIN)/python -m roamsync_dev.bench --size 10000
 	$(BIN)/python -m roamsync_dev.bench --size 50000
+	$(BIN)/python -m roamsync_dev.bench_crawl --size 28000 --concurrency 1 4
 	$(BIN)/python -m roamsync_dev.bench_checkout
 	$(BIN)/python -m roamsync_dev.bench_orders
 	$(BIN)/python -m roamsync_dev.soak_orders

@@ -72,3 +72,17 @@ def test_the_cold_start_probe_measures_a_handler_against_its_floor() -> None:
     # One run each and a limit no machine misses: this checks the probe works, not the figure.
     table = run_script("roamsync_dev.coldstart", "--repeat", "1", "--limit", "100", "authorizer")
     assert re.search(r"^authorizer\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d\dx", table, re.M), table
+
+
+def test_the_crawl_benchmark_reads_the_whole_catalog_at_each_concurrency() -> None:
+    table = run_script(
+        "roamsync_dev.bench_crawl", "--size", "300", "--delay", "0.01", "--concurrency", "1", "3"
+    )
+    lines = table.splitlines()
+    assert lines[0].startswith("catalog crawl benchmark: 300 packages")
+    rows = {int(line.split()[0]): line.split() for line in lines[2:]}
+    assert sorted(rows) == [1, 3]
+    # The same pages and packages whatever the concurrency: the result does not depend on page order.
+    assert rows[1][1:3] == rows[3][1:3] and int(rows[1][2]) == 300
+    for workers, (_, pages, _, _, limit, _) in rows.items():
+        assert float(limit) == round(int(pages) * 0.01 / workers, 2)

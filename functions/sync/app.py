@@ -10,6 +10,7 @@ A dry run is computed in the request and answered with the plan.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -26,6 +27,10 @@ from roamsync.services.sync import NIGHTLY_LOCK_WAIT_SECONDS, SYNC_IN_PROGRESS, 
 from roamsync.services.sync import start_sync as start_sync_in_background
 
 WORKER_TASK = "roamsync.sync"
+# A start that could not hand its run on may be tried again this soon.
+SYNC_RETRY_AFTER_SECONDS = 5
+# The nightly run's sync leaves this much of the invocation to the validation and auto-fix after it.
+NIGHTLY_AFTER_SYNC_SECONDS = 120.0
 
 app = new_resolver()
 
@@ -50,6 +55,7 @@ def sync_now(
     force: bool,
     run: Run | None = None,
     lock_wait_seconds: float = 0.0,
+    remaining: Callable[[], float] | None = None,
 ) -> SyncOutcome:
     """Run one sync in this invocation with the container's adapters, and publish its counts."""
     scheduled = trigger is Trigger.SCHEDULE
@@ -61,6 +67,7 @@ def sync_now(
         run=run,
         lock_wait_seconds=lock_wait_seconds,
         record_skip=scheduled,
+        remaining=remaining,
     )
     if not dry_run:
         add_counts("Sync", {k: v for k, v in outcome.run.counts.items() if k != "pages"})
@@ -105,7 +112,11 @@ def start_sync(body: Annotated[SyncRequest | None, Body()] = None) -> Response[s
     if started.run is None or started.failed is not None:
         run_id = started.run.run_id if started.run else None
         return error_response(
-            503, "sync_not_started", "the sync could not be started; try again", runId=run_id
+            503,
+            "sync_not_started",
+            "the sync could not be started; try again",
+            headers={"Retry-After": str(SYNC_RETRY_AFTER_SECONDS)},
+            runId=run_id,
         )
     return json_response(
         202, SyncStarted(runId=started.run.run_id, status=started.run.status.value).model_dump()
@@ -116,7 +127,15 @@ def _is_schedule(event: dict[str, Any]) -> bool:
     return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
 
 
-def _run_nightly() -> dict[str, Any]:
+def _time_left(context: Any, keep_seconds: float = 0.0) -> Callable[[], float] | None:
+    """The seconds the invocation has left, less `keep_seconds`; None off Lambda (no context)."""
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining_ms):
+        return None
+    return lambda: remaining_ms() / 1000 - keep_seconds
+
+
+def _run_nightly(context: Any) -> dict[str, Any]:
     """The schedule: sync, then validate every mapping, then auto-fix (each its own run record)."""
     container = get_container()
     outcome = self_healing.nightly(
@@ -128,6 +147,7 @@ def _run_nightly() -> dict[str, Any]:
                 dry_run=False,
                 force=False,
                 lock_wait_seconds=NIGHTLY_LOCK_WAIT_SECONDS,
+                remaining=_time_left(context, NIGHTLY_AFTER_SYNC_SECONDS),
             ).run
         ),
     )
@@ -137,21 +157,28 @@ def _run_nightly() -> dict[str, Any]:
     return outcome.summary()
 
 
-def _run_worker(event: dict[str, Any]) -> dict[str, Any]:
+def _run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     container = get_container()
     run = container.runs.get(str(event.get("runId", "")))
     if run is None or run.status is not RunStatus.PENDING or not container.runs.claim(run):
         # Lambda may deliver an async event twice: a run is only ever worked once.
         get_logger().warning("sync task ignored", extra={"run_id": event.get("runId")})
         return {"runId": event.get("runId"), "status": "ignored"}
-    outcome = sync_now(container, run.trigger, dry_run=False, force=bool(event.get("force")), run=run)
+    outcome = sync_now(
+        container,
+        run.trigger,
+        dry_run=False,
+        force=bool(event.get("force")),
+        run=run,
+        remaining=_time_left(context),
+    )
     return outcome.run.summary()
 
 
 @lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if _is_schedule(event):
-        return _run_nightly()
+        return _run_nightly(context)
     if event.get("task") == WORKER_TASK:
-        return _run_worker(event)
+        return _run_worker(event, context)
     return app.resolve(event, context)

@@ -31,11 +31,15 @@ class FakeCatalogSource:
         self.lookups = dict(lookups or {})
         self.looked_up: list[str] = []
 
-    def iter_catalog_pages(self, page_size: int = 50) -> Iterator[CatalogPage]:
+    def iter_catalog_pages(
+        self, page_size: int = 50, *, remaining: Callable[[], float] | None = None
+    ) -> Iterator[CatalogPage]:
         for number, nodes in enumerate(self.pages, start=1):
             yield CatalogPage(number=number, nodes=nodes, listings=_entries(nodes))
 
-    def lookup_packages(self, package_ids: Iterable[str]) -> Iterator[tuple[str, list[Any] | UpstreamError]]:
+    def lookup_packages(
+        self, package_ids: Iterable[str], *, remaining: Callable[[], float] | None = None
+    ) -> Iterator[tuple[str, list[Any] | UpstreamError]]:
         for package_id in package_ids:
             self.looked_up.append(package_id)
             if package_id in self.lookups:

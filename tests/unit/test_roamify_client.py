@@ -25,6 +25,11 @@ def page(*ids: str, code: str = "SE") -> dict:
     }
 
 
+# The page after the last: paging ends on it (a short page alone may be Roamify's own page-size cap).
+def empty():
+    return response(200, {"status": "success", "data": {"packages": []}})
+
+
 def client(session: ScriptedSession, attempts: int = 3) -> tuple[RoamifyClient, list[float]]:
     sleeps: list[float] = []
     c = RoamifyClient(
@@ -39,18 +44,44 @@ def client(session: ScriptedSession, attempts: int = 3) -> tuple[RoamifyClient, 
     return c, sleeps
 
 
-def test_paging_stops_at_the_first_short_page():
+def test_paging_stops_at_a_short_page_once_the_next_lists_nothing():
     session = ScriptedSession(
-        response(200, page("a", "b")), response(200, page("c", "d")), response(200, page("e"))
+        response(200, page("a", "b")), response(200, page("c", "d")), response(200, page("e")), empty()
     )
     c, _ = client(session)
-    pages = list(c.iter_catalog_pages(page_size=2))
+    pages = list(c.iter_catalog_pages(page_size=2, concurrency=1))
     assert [p.listings for p in pages] == [2, 2, 1]
     assert [call[2]["params"] for call in session.calls] == [
         {"page": 1, "pageSize": 2},
         {"page": 2, "pageSize": 2},
         {"page": 3, "pageSize": 2},
+        {"page": 4, "pageSize": 2},
     ]
+
+
+def test_a_short_page_followed_by_more_listings_was_roamifys_own_page_size():
+    # asked for 3 a page, Roamify serves 2: every page is "short", the catalog goes on
+    session = ScriptedSession(
+        response(200, page("a", "b")), response(200, page("c", "d")), response(200, page("e")), empty()
+    )
+    c, _ = client(session)
+    pages = list(c.iter_catalog_pages(page_size=3, concurrency=1))
+    assert [p.listings for p in pages] == [2, 2, 1]
+
+
+def test_a_page_failing_after_a_short_page_ends_the_catalog_there():
+    session = ScriptedSession(response(200, page("a", "b")), response(200, page("c")), *[response(500)] * 3)
+    c, _ = client(session, attempts=3)
+    pages = list(c.iter_catalog_pages(page_size=2, concurrency=1))
+    assert [p.listings for p in pages] == [2, 1]
+
+
+def test_a_page_failing_after_a_full_page_fails_the_crawl():
+    session = ScriptedSession(response(200, page("a", "b")), *[response(500)] * 3)
+    c, _ = client(session, attempts=3)
+    with pytest.raises(UpstreamUnavailable) as raised:
+        list(c.iter_catalog_pages(page_size=2, concurrency=1))
+    assert raised.value.page == 2
 
 
 def test_every_call_carries_the_bearer_key_and_a_timeout():
@@ -62,7 +93,9 @@ def test_every_call_carries_the_bearer_key_and_a_timeout():
 
 
 def test_a_5xx_on_a_get_is_retried_with_capped_full_jitter_backoff():
-    session = ScriptedSession(response(500, {"message": "x"}), response(503), response(200, page("a")))
+    session = ScriptedSession(
+        response(500, {"message": "x"}), response(503), response(200, page("a")), empty()
+    )
     c, sleeps = client(session)
     assert [p.listings for p in c.iter_catalog_pages(page_size=50)] == [1]
     assert len(sleeps) == 2
@@ -147,4 +180,4 @@ def test_the_same_packages_under_another_country_node_are_not_a_repeated_page():
     )
     c, _ = client(session)
     pages = list(c.iter_catalog_pages(page_size=2, concurrency=1))
-    assert [p.number for p in pages] == [1, 2, 3]
+    assert [p.number for p in pages] == [1, 2]  # page 3 lists nothing: the end

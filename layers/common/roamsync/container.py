@@ -187,9 +187,11 @@ def sync_catalog(
     progress: Progress | None = None,
     lock_wait_seconds: float = 0.0,
     record_skip: bool = False,
+    remaining: Callable[[], float] | None = None,
 ) -> SyncOutcome:
     """One catalog sync with the container's adapters and settings, under the sync lock: what the
-    handler, the nightly run, the CLI and the local stack all call."""
+    handler, the nightly run, the CLI and the local stack all call. `remaining`: the seconds the
+    invocation has left (a Lambda's), None when there is no limit (the CLI)."""
     from roamsync.services.sync import run_sync
 
     settings = container.settings
@@ -209,6 +211,7 @@ def sync_catalog(
         lock_wait_seconds=lock_wait_seconds,
         record_skip=record_skip,
         max_confirmations=settings.sync_max_confirmations,
+        remaining=remaining,
     )
 
 

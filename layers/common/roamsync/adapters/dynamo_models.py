@@ -204,5 +204,9 @@ def bind_models(settings: Settings) -> None:
         meta.host = settings.dynamodb_endpoint
         # SDK-level retries of throttled calls; few, so a broken request fails fast.
         meta.max_retry_attempts = 3
+        # Each attempt bounded (pynamodb's defaults are 15 s + 30 s): every call, all attempts
+        # included, ends well within what a sync's lock lease has left when it sends (2.5 minutes).
+        meta.connect_timeout_seconds = 3
+        meta.read_timeout_seconds = 20
         model._connection = None
     _bound_to = key

@@ -224,8 +224,11 @@ class RoamifyClient:
         """Send one request and read its whole answer within `seconds` (default: the client's call
         timeout). Raises the typed error of a transport failure; HTTP errors are returned."""
         what = f"Roamify {method} {path}"
-        budget = self._call_timeout if seconds is None else seconds
-        budget -= self._wait_if_asked_to_slow_down(budget, what)
+        if seconds is None:  # no caller deadline (a sync): wait Roamify's pause out, then a full attempt
+            self._wait_if_asked_to_slow_down(None, what)
+            budget = self._call_timeout
+        else:
+            budget = seconds - self._wait_if_asked_to_slow_down(seconds, what)
         connect, read = timeout or self._timeout
         with self._lock:
             self.requests_made += 1
@@ -287,14 +290,14 @@ class RoamifyClient:
         with self._lock:
             self._slow_down_until = max(self._slow_down_until, time.monotonic() + pause)
 
-    def _wait_if_asked_to_slow_down(self, budget: float, what: str) -> float:
+    def _wait_if_asked_to_slow_down(self, budget: float | None, what: str) -> float:
         """Wait out a Retry-After another call received; returns the seconds waited. RateLimited when
-        the wait would leave this call no time."""
+        the wait would leave a call with a `budget` no time (None: no deadline, always wait)."""
         with self._lock:
             pause = self._slow_down_until - time.monotonic()
         if pause <= 0:
             return 0.0
-        if budget - pause < MIN_ATTEMPT_SECONDS:
+        if budget is not None and budget - pause < MIN_ATTEMPT_SECONDS:
             raise RateLimited(
                 f"{what} not sent: Roamify asked to slow down for {pause:.1f} s", retry_after=pause
             )
@@ -384,38 +387,51 @@ class RoamifyClient:
             return False
         return 200 <= answer.status < 300
 
-    def catalog_page(self, number: int, page_size: int = 50) -> CatalogPage:
-        """Page `number` of `GET /api/esim/packages` (retried per the policy). Raises UpstreamError."""
-        nodes = _country_nodes(self._get(PACKAGES_PATH, {"page": number, "pageSize": page_size}))
+    def catalog_page(
+        self, number: int, page_size: int = 50, *, remaining: Callable[[], float] | None = None
+    ) -> CatalogPage:
+        """Page `number` of `GET /api/esim/packages` (retried per the policy, within `remaining`).
+        Raises UpstreamError."""
+        params = {"page": number, "pageSize": page_size}
+        nodes = _country_nodes(self._get(PACKAGES_PATH, params, remaining=remaining))
         entries = sum(_entry_count(node) for node in nodes)
         return CatalogPage(number=number, nodes=nodes, listings=entries)
 
     def iter_catalog_pages(
-        self, page_size: int = 50, *, concurrency: int | None = None
+        self,
+        page_size: int = 50,
+        *,
+        concurrency: int | None = None,
+        remaining: Callable[[], float] | None = None,
     ) -> Iterator[CatalogPage]:
         """Every page of the catalog, up to `concurrency` (default: the client's) read at a time,
         yielded as they arrive (not in page order).
 
-        Paging ends at the first page that is short by raw count (`CatalogPage.is_last`) or empty;
-        pages already asked for beyond it are still yielded when they hold anything (what Roamify
-        lists is real, whichever page shows it). A page that repeats another page (Roamify ignoring
-        `page`) or a crawl past MAX_CATALOG_PAGES raises UpstreamBadAnswer; a page that still fails
-        after its retries raises its UpstreamError, and pages yielded before it stay valid.
+        A page short by raw count (`CatalogPage.is_last`) is the last one only when the page after it
+        confirms it: empty, a repeat of an earlier page, or failing after its retries. Roamify does
+        not document a maximum pageSize, so a short page followed by more listings means Roamify
+        served fewer per page than asked, and paging goes on. An empty page ends paging. Pages
+        asked for ahead, beyond the end, neither fail the crawl nor count as repeats, but are still
+        yielded when they hold new entries (what Roamify lists is real, whichever page shows it).
+        Before the end, a page that repeats another (Roamify ignoring `page`) or a crawl past
+        MAX_CATALOG_PAGES raises UpstreamBadAnswer, and a page that still fails after its retries
+        raises its UpstreamError (`page` set); pages yielded before stay valid. With `remaining`
+        (the seconds the caller has left), no page's call outlasts it.
         """
+        crawl = _Crawl(page_size)
         workers = max(1, concurrency or self.page_concurrency)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="roamify-page")
         running: dict[Future[CatalogPage], int] = {}
-        signatures: dict[tuple[Any, ...], int] = {}
-        end: int | None = None  # the first page known to be the last (short) or past it (empty)
-        next_number = 1
         try:
             while True:
-                while len(running) < workers and (end is None or next_number <= end):
-                    if next_number > MAX_CATALOG_PAGES:
+                while len(running) < workers and crawl.may_ask(crawl.next_number):
+                    if crawl.next_number > MAX_CATALOG_PAGES:
                         raise UpstreamBadAnswer(f"Roamify catalog exceeded {MAX_CATALOG_PAGES} pages")
-                    running[pool.submit(self.catalog_page, next_number, page_size)] = next_number
-                    next_number += 1
+                    future = pool.submit(self.catalog_page, crawl.next_number, page_size, remaining=remaining)
+                    running[future] = crawl.next_number
+                    crawl.next_number += 1
                 if not running:
+                    crawl.raise_unresolved()
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: running[f]):
@@ -424,28 +440,24 @@ class RoamifyClient:
                         page = future.result()
                     except UpstreamError as exc:
                         exc.page = number
-                        raise
-                    if not page.nodes:
-                        end = number - 1 if end is None else min(end, number - 1)
+                        crawl.failed(number, exc)
                         continue
-                    signature = _signature(page)
-                    if signature in signatures:
-                        raise UpstreamBadAnswer(
-                            f"Roamify returned page {signatures[signature]} again as page {number}: "
-                            "paging is not honoured"
-                        )
-                    signatures[signature] = number
-                    if page.is_last(page_size):
-                        end = number if end is None else min(end, number)
-                    yield page
+                    if crawl.arrived(page):
+                        yield page
+                crawl.settle()
+                if crawl.end is not None:  # pages asked for ahead, beyond the end: not waited for
+                    for future in [f for f, n in running.items() if n > crawl.end]:
+                        future.cancel()
+                        del running[future]
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def package_nodes(self, package_id: str, *, remaining: Callable[[], float] | None = None) -> list[Any]:
         """The country nodes listing `package_id`; empty only when Roamify said it does not list it.
 
-        "Not listed" is a 2xx whose `data.packages` holds no entry for the id, or a 404 carrying
-        Roamify's own JSON error. Anything Roamify could not answer clearly raises its
+        "Not listed" is a 2xx whose `data.packages` lists nothing at all, or a 404 carrying
+        Roamify's own JSON error; an answer listing only other packages raises UpstreamBadAnswer.
+        Anything else Roamify could not answer clearly raises its
         UpstreamError: a proxy's 404, a broken answer, or entries that cannot be read (a `null`, a
         record without a packageId), since one of them might be the package.
         `remaining`: the seconds the caller has left (see `_get`).
@@ -460,10 +472,21 @@ class RoamifyClient:
         listing = [n for n in nodes if any(_matches(p, package_id) for p in _packages_of(n))]
         if not listing and any(_unreadable_entries(n) for n in nodes):
             raise UpstreamBadAnswer(f"Roamify's listing of {package_id} holds entries that cannot be read")
+        if not listing and any(_entry_count(n) for n in nodes):
+            # Other packages but not this one: the filter was not applied (Roamify's docs say other
+            # filters are "typically" ignored beside packageId; a proxy may drop it), so this says
+            # nothing about the package. Only an answer listing nothing at all is a "not listed".
+            raise UpstreamBadAnswer(
+                f"Roamify's answer for packageId={package_id} lists other packages only: filter not applied"
+            )
         return listing
 
     def lookup_packages(
-        self, package_ids: Iterable[str], *, concurrency: int | None = None
+        self,
+        package_ids: Iterable[str],
+        *,
+        concurrency: int | None = None,
+        remaining: Callable[[], float] | None = None,
     ) -> Iterator[tuple[str, list[Any] | UpstreamError]]:
         """`package_nodes` for each id, up to `concurrency` at a time (default: the client's), in the
         order they complete: (id, its nodes — empty when not listed) or (id, the error that left it
@@ -472,7 +495,7 @@ class RoamifyClient:
 
         def one(package_id: str) -> tuple[str, list[Any] | UpstreamError]:
             try:
-                return package_id, self.package_nodes(package_id)
+                return package_id, self.package_nodes(package_id, remaining=remaining)
             except UpstreamError as exc:
                 return package_id, exc
 
@@ -541,6 +564,12 @@ def _unreadable_entries(node: Any) -> bool:
     return any(not isinstance(r, dict) or not isinstance(r.get("packageId"), str) for r in records)
 
 
+def _hashable(value: Any) -> Any:
+    """`value` if it can key a set (a str, a number), else its repr: an id sent as a list or an
+    object is still part of what a page holds, never a TypeError."""
+    return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
+
+
 def _signature(page: CatalogPage) -> tuple[Any, ...]:
     """What identifies a page's content: each entry's node and packageId, in order (None for what
     cannot be read). The node matters: a regional plan is listed, in the same order, under each of
@@ -548,14 +577,93 @@ def _signature(page: CatalogPage) -> tuple[Any, ...]:
     ids: list[Any] = []
     for node in page.nodes:
         where = (
-            (node.get("id"), node.get("countrySlug"), node.get("countryCode"))
+            tuple(_hashable(node.get(k)) for k in ("id", "countrySlug", "countryCode"))
             if isinstance(node, dict)
             else None
         )
         records = node.get("packages") if isinstance(node, dict) else None
         for record in records if isinstance(records, list) else [node]:
-            ids.append((where, record.get("packageId") if isinstance(record, dict) else None))
+            ids.append((where, _hashable(record.get("packageId")) if isinstance(record, dict) else None))
     return tuple(ids)
+
+
+class _Crawl:
+    """Where a paged crawl stands: which pages arrived short, failed or repeated, and where the
+    catalog ends once that is known (see `RoamifyClient.iter_catalog_pages`)."""
+
+    def __init__(self, page_size: int) -> None:
+        self.page_size = page_size
+        self.next_number = 1
+        self.end: int | None = None  # the last page of the catalog, once confirmed
+        self.full: set[int] = set()  # pages that arrived with new entries and were not short
+        self.short: set[int] = set()  # pages that arrived short, their end still to be confirmed
+        self.ended: set[int] = set()  # pages that arrived empty or as a repeat: nothing new from them on
+        self.failures: dict[int, UpstreamError] = {}  # failed pages waiting on what precedes them
+        self.signatures: dict[tuple[Any, ...], int] = {}
+
+    def may_ask(self, number: int) -> bool:
+        """Whether page `number` is worth asking for: before the end, and not beyond a short page
+        whose successor has not answered yet (that successor decides whether there is more)."""
+        if self.end is not None:
+            return number <= self.end
+        pending_short = [n for n in self.short if n + 1 not in self.full]
+        return not pending_short or number <= min(pending_short) + 1
+
+    def arrived(self, page: CatalogPage) -> bool:
+        """Record a page; True when it holds something to yield."""
+        number = page.number
+        if not page.nodes or not page.listings:  # nothing listed at all: past the end
+            self.ended.add(number)
+            return False
+        signature = _signature(page)
+        seen = self.signatures.get(signature)
+        if seen is not None and seen < number:
+            self._repeat(number, of=seen)
+            return False
+        if seen is not None and seen > number:  # the later page arrived first: it is the repeat
+            self.full.discard(seen)
+            self.short.discard(seen)
+            self._repeat(seen, of=number)
+        self.signatures[signature] = number
+        (self.short if page.is_last(self.page_size) else self.full).add(number)
+        return True
+
+    def failed(self, number: int, exc: UpstreamError) -> None:
+        self.failures[number] = exc
+
+    def _repeat(self, number: int, *, of: int) -> None:
+        self.ended.add(number)
+        repeat = UpstreamBadAnswer(
+            f"Roamify returned page {of} again as page {number}: paging is not honoured"
+        )
+        repeat.page = number
+        self.failures[number] = repeat
+
+    def settle(self) -> None:
+        """Decide what the answers so far prove: the end, or a failure to raise."""
+        # A short page followed by more listings was not the end: Roamify serves fewer per page
+        # than asked (it documents no maximum pageSize).
+        for number in sorted(self.short):
+            if number + 1 in self.full or number + 1 in self.short:
+                self.short.discard(number)
+                self.full.add(number)
+        for number in sorted({*self.ended, *self.failures}):
+            if self.end is not None and number > self.end:
+                continue
+            before = number - 1
+            if number in self.ended and number not in self.failures:  # an empty page
+                self.end = before if self.end is None else min(self.end, before)
+            elif before == 0 or before in self.full:
+                raise self.failures[number]  # a failure or repeat right after a full page: real
+            elif before in self.short:  # nothing more after a short page: the end
+                self.end = before if self.end is None else min(self.end, before)
+
+    def raise_unresolved(self) -> None:
+        """Nothing is running and nothing more may be asked for: a failure still waiting is real."""
+        self.settle()
+        for number in sorted(self.failures):
+            if self.end is None or number <= self.end:
+                raise self.failures[number]
 
 
 def _matches(record: dict[str, Any], package_id: str) -> bool:

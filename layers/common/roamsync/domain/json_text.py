@@ -22,15 +22,26 @@ class UnreadableJson(ValueError):
     """The text is not JSON roamsync can read (syntax, encoding, nesting depth)."""
 
 
+# A literal whose magnitude is beyond 10**MAX_EXPONENT is read as an infinity of its sign: no field
+# holds such a number, and turning `1e10000000` (14 bytes) into an int would take minutes of CPU.
+MAX_EXPONENT = 400
+
+
+def _beyond_range(value: Decimal) -> Decimal:
+    if value.is_finite() and value and value.adjusted() > MAX_EXPONENT:
+        return Decimal("-Infinity") if value.is_signed() else Decimal("Infinity")
+    return value
+
+
 def _int(text: str) -> int | Decimal:
-    return int(text) if len(text) <= MAX_INT_DIGITS else Decimal(text)
+    return int(text) if len(text) <= MAX_INT_DIGITS else _beyond_range(Decimal(text))
 
 
 def _float(text: str) -> float | Decimal:
     value = float(text)
-    # 1e999 overflows to inf and 1e-999 underflows to 0.0: keep such literals exact instead.
+    # 1e999 overflows to inf and 1e-999 underflows to 0.0: keep such literals as Decimals instead.
     if value in (float("inf"), float("-inf")) or (value == 0.0 and any(c in "123456789" for c in text)):
-        return Decimal(text)
+        return _beyond_range(Decimal(text))
     return value
 
 

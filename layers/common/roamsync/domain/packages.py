@@ -40,6 +40,7 @@ MAX_VALIDITY_DAYS = 3650
 MAX_DATA_MB = 10**9  # about a petabyte; the unlimited sentinel is recognised before this check
 MAX_SPEED_KBPS = 10**8  # 100 Gbit/s
 OUT_OF_RANGE = "out_of_range"
+UNREADABLE_RECORD = "unreadable_record"
 
 Geography = Literal["local", "regional", "global"]
 PackageStatus = Literal["active", "inactive"]
@@ -277,6 +278,12 @@ class NormalisedCatalog:
             return  # nothing this listing adds
         self._store(first.model_copy(update={"coverage": coverage}).with_hash(), first_rank)
 
+    def forget(self, reseller_id: str) -> None:
+        """Leave `reseller_id` out of this snapshot as if its record had been unreadable: the sync
+        neither updates nor deactivates it (what the pages showed of it could not be confirmed)."""
+        self._listed.pop(reseller_id, None)
+        self.unreadable_ids.add(reseller_id)
+
     def replace(self, package: Package) -> None:
         """Put `package` (a fresh listing read on its own) in place of whatever the pages said."""
         self._listed.pop(package.reseller_id, None)
@@ -461,7 +468,16 @@ def normalise_nodes(
         for raw in node.packages:
             position += 1
             try:
-                package = normalise_record(raw, node)
+                try:
+                    catalog.add(normalise_record(raw, node), (page, position))
+                except SkippedRecord:
+                    raise
+                except (ValueError, TypeError, ArithmeticError) as exc:
+                    # What validation let through but building or storing the package refused
+                    # (text no JSON encoder takes back, such as a lone surrogate): this record only.
+                    raise SkippedRecord(
+                        UNREADABLE_RECORD, f"{type(exc).__name__}: {str(exc)[:120]}"
+                    ) from None
             except SkippedRecord as exc:
                 catalog.skipped += 1
                 catalog.skip_reasons[exc.reason] += 1
@@ -469,6 +485,4 @@ def normalise_nodes(
                 # A packageId readable under another node is not unreadable because this one broke.
                 if raw_id and raw_id not in catalog:
                     catalog.unreadable_ids.add(raw_id)
-                continue
-            catalog.add(package, (page, position))
     return catalog

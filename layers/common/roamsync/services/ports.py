@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -19,9 +19,15 @@ class Clock(Protocol):
 class CatalogSource(Protocol):
     """Roamify's catalog: its pages, and one package looked up on its own."""
 
-    def iter_catalog_pages(self, page_size: int = 50) -> Iterator[CatalogPage]: ...
+    def iter_catalog_pages(
+        self, page_size: int = 50, *, remaining: Callable[[], float] | None = None
+    ) -> Iterator[CatalogPage]:
+        """Every page; with `remaining` (seconds the caller has left), no call outlasts it."""
+        ...
 
-    def lookup_packages(self, package_ids: Iterable[str]) -> Iterator[tuple[str, list[Any] | UpstreamError]]:
+    def lookup_packages(
+        self, package_ids: Iterable[str], *, remaining: Callable[[], float] | None = None
+    ) -> Iterator[tuple[str, list[Any] | UpstreamError]]:
         """Each id with the country nodes listing it (empty: Roamify does not list it), or the error
         that left it unanswered; in any order."""
         ...

@@ -46,9 +46,14 @@ DEFAULT_MAX_CONFIRMATIONS = 5_000
 # (BatchGetItem's limit).
 READ_BACK_BATCH = 100
 
+# With a time limit (the Lambda's), the sync stops this long before it, to record its end and
+# release the lock: no call to Roamify is started that could outlast the limit less this margin.
+FINISH_MARGIN_SECONDS = 10.0
+
 SYNC_IN_PROGRESS = "sync_in_progress"
 INTERNAL_ERROR = "internal_error"
 LOCK_LOST = "lock_lost"
+OUT_OF_TIME = "out_of_time"
 
 
 class PackageStore(Protocol):
@@ -65,6 +70,10 @@ class PackageStore(Protocol):
 
 class LockLost(RoamsyncError):
     """The sync lock (or the run record) was taken over while this sync ran: it must stop writing."""
+
+
+class OutOfTime(RoamsyncError):
+    """The sync's time limit (less FINISH_MARGIN_SECONDS) is reached: it stops where it is."""
 
 
 @dataclass
@@ -125,6 +134,7 @@ def run_sync(
     record_skip: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     max_confirmations: int = DEFAULT_MAX_CONFIRMATIONS,
+    remaining: Callable[[], float] | None = None,
 ) -> SyncOutcome:
     """Run one sync and record it.
 
@@ -137,9 +147,12 @@ def run_sync(
     finish); held by another run, nothing is done: the outcome names that run in `busy_with`, and
     the run is recorded `skipped` (reason `sync_in_progress`) when it was already recorded or
     `record_skip` asks for it. Never raises: upstream, storage and unexpected failures end the run
-    as `failed` with the reason.
+    as `failed` with the reason. With `remaining` (the seconds the invocation has left), the sync
+    stops FINISH_MARGIN_SECONDS before that, failed with reason `out_of_time`, having started no
+    Roamify call that could run past it.
     """
     progress = progress or _no_progress
+    budget = _less_margin(remaining)
     run = run or new_sync_run(clock, trigger, dry_run=dry_run, force=force)
     claimed = run.status is RunStatus.RUNNING  # a worker's claim already recorded it as running
     run.status = RunStatus.RUNNING
@@ -165,7 +178,7 @@ def run_sync(
         get_logger().info(
             "sync started", extra={"run_id": run.run_id, "trigger": run.trigger.value, "force": force}
         )
-        beat = _Heartbeat(run, runs, locked, clock)
+        beat = _Heartbeat(run, runs, locked, clock, budget)
         return _Sync(
             source=source,
             packages=packages,
@@ -175,24 +188,37 @@ def run_sync(
             run=run,
             progress=progress,
             beat=beat,
+            remaining=budget,
         ).execute(force=force)
     except Exception as exc:
         # No error the process survives may leave the run `running` until its lease runs out.
-        get_logger().exception("sync crashed", extra={"run_id": run.run_id})
-        if run.status.finished:  # it crashed while recording its end: the record is what it is
-            return SyncOutcome(run=run, plan=None, recorded=False)
+        if isinstance(exc, LockLost | OutOfTime):
+            reason, error = (LOCK_LOST if isinstance(exc, LockLost) else OUT_OF_TIME), str(exc)
+            get_logger().warning("sync stopped", extra={"run_id": run.run_id, "reason": reason})
+        else:
+            reason, error = INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
+            get_logger().exception("sync crashed", extra={"run_id": run.run_id})
+            if run.status.finished:  # it crashed while recording its end: the record is what it is
+                return SyncOutcome(run=run, plan=None, recorded=False)
         return _finish(
-            run,
-            runs,
-            clock,
-            status=RunStatus.FAILED,
-            reason=INTERNAL_ERROR,
-            error=f"{type(exc).__name__}: {exc}",
+            run, runs, clock, status=RunStatus.FAILED, reason=reason, error=error, expected_status=_own(run)
         )
     finally:
         if locked is not None:
             with suppress(StorageError):  # an unreleased lock only waits out its lease
                 locked.release(run.run_id)
+
+
+def _own(run: Run) -> RunStatus | None:
+    """The status the stored record must still have for this run to write its end over it: its own
+    `running` (never a reader's `abandoned` verdict); None for a dry run, which records nothing."""
+    return None if run.dry_run else RunStatus.RUNNING
+
+
+def _less_margin(remaining: Callable[[], float] | None) -> Callable[[], float] | None:
+    if remaining is None:
+        return None
+    return lambda: remaining() - FINISH_MARGIN_SECONDS
 
 
 def _acquire(
@@ -233,17 +259,38 @@ class _Heartbeat:
     reader settled the run as abandoned): the sync must not write on regardless.
     """
 
-    def __init__(self, run: Run, runs: RunStore, lock: SyncLockPort | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        run: Run,
+        runs: RunStore,
+        lock: SyncLockPort | None,
+        clock: Clock,
+        remaining: Callable[[], float] | None = None,
+    ) -> None:
         self._run, self._runs, self._lock, self._clock = run, runs, lock, clock
-        self._last = clock()
+        self._remaining = remaining
+        self._last = self._lock_confirmed = clock()
 
     def __call__(self) -> None:
+        # Below a second left, no Roamify call can be started (the client wants a quarter of one).
+        if self._remaining is not None and self._remaining() < 1.0:
+            raise OutOfTime("the sync ran out of time before its invocation's limit; nothing more is done")
         now = self._clock()
         if now - self._last < RENEW_EVERY:
             return
         self._last = now
-        if self._lock is not None and not self._lock.renew(self._run.run_id):
-            raise LockLost("the sync lock was taken over by another run")
+        if self._lock is not None:
+            try:
+                renewed = self._lock.renew(self._run.run_id)
+            except StorageError as exc:
+                # A renewal DynamoDB refused: the lease still runs; near its end the sync stops.
+                if now - self._lock_confirmed > SYNC_LOCK_LEASE - 2 * RENEW_EVERY:
+                    raise LockLost(f"the sync lock could not be renewed in time: {exc}") from None
+                get_logger().warning("sync lock not renewed", extra={"run_id": self._run.run_id})
+            else:
+                if not renewed:
+                    raise LockLost("the sync lock was taken over by another run")
+                self._lock_confirmed = now
         if self._run.dry_run:
             return
         try:
@@ -302,9 +349,11 @@ class _Sync:
         run: Run,
         progress: Progress,
         beat: _Heartbeat,
+        remaining: Callable[[], float] | None = None,
     ) -> None:
         self.source, self.packages, self.runs, self.clock = source, packages, runs, clock
         self.settings, self.run, self.progress, self.beat = settings, run, progress, beat
+        self.remaining = remaining
 
     def execute(self, *, force: bool) -> SyncOutcome:
         run = self.run
@@ -340,13 +389,17 @@ class _Sync:
         started = time.perf_counter()
         pages = 0
         try:
-            for page in self.source.iter_catalog_pages(page_size=self.settings.page_size):
+            pages_read = self.source.iter_catalog_pages(
+                page_size=self.settings.page_size, remaining=self.remaining
+            )
+            for page in pages_read:
                 pages += 1
                 normalise_nodes(page.nodes, snapshot.catalog, page=page.number)
                 self.progress("fetch", len(snapshot.catalog) + snapshot.catalog.skipped, None)
                 self.beat()
         except UpstreamError as exc:
             snapshot.failure, snapshot.failed_page = exc, exc.page or pages + 1
+            self.beat()  # a call cut short by the time limit is the time limit, not Roamify
         self.run.timings_ms["fetch"] = _ms(started)
         self.run.counts["pages"] = pages
         return snapshot
@@ -386,15 +439,20 @@ class _Sync:
         """
         started = time.perf_counter()
         asked = [*plan.missing, *plan.shrunk][: self.settings.max_confirmations]
+        for reseller_id in plan.shrunk[max(0, self.settings.max_confirmations - len(plan.missing)) :]:
+            catalog.forget(reseller_id)  # not asked: its stored coverage stands until a sync can ask
         unasked = len(plan.missing) + len(plan.shrunk) - len(asked)
         missing = set(plan.missing)
         gone: set[str] = set()
         still_listed = unconfirmed = 0
-        for done, (reseller_id, answer) in enumerate(self.source.lookup_packages(asked), start=1):
+        lookups = self.source.lookup_packages(asked, remaining=self.remaining)
+        for done, (reseller_id, answer) in enumerate(lookups, start=1):
             self.progress("confirm", done, len(asked))
             self.beat()
             if isinstance(answer, UpstreamError):
-                unconfirmed += reseller_id in missing
+                unconfirmed += 1
+                if reseller_id not in missing:
+                    catalog.forget(reseller_id)  # less coverage than stored, unconfirmed: kept as stored
                 continue
             if not answer:
                 if reseller_id in missing:
@@ -441,6 +499,8 @@ class _Sync:
             )
         except LockLost as exc:
             failure = (LOCK_LOST, str(exc))
+        except OutOfTime as exc:
+            failure = (OUT_OF_TIME, str(exc))
         except StorageError as exc:
             failure = ("storage_error", str(exc))
         finally:

@@ -326,6 +326,9 @@ class RoamifySimulator:
         if fault is not None and fault.before_response:
             self.injected_counts["socket reset before response"] += 1
             assert raw is not None  # noqa: S101 - narrowed above
+            # Read the body, unused: werkzeug drains what is left on the socket after the app and
+            # would block there on a body still in flight, holding the reset until the client gives up.
+            request.get_data()
             raw.reset()
             return _discarded(start_response)
         response = self._respond(request)

@@ -5,7 +5,8 @@
    moto server (fresh: its in-process state is reset on start), which also serves EventBridge. When
    only DynamoDB is elsewhere (AWS_ENDPOINT_URL_DYNAMODB, no AWS_ENDPOINT_URL / _EVENTS: an emulator
    such as dynalite, which has no EventBridge), an embedded moto on a free port serves EventBridge alone.
-2. Roamify: ROAMIFY_BASE_URL (+ ROAMIFY_API_KEY) when set, else the simulator.
+2. Roamify: ROAMIFY_BASE_URL (+ ROAMIFY_API_KEY) when set, else the simulator, whose control API
+   (/_sim/, behind the same key) `roamsync --local sim ...` drives.
 3. The process environment the handlers read (tables, endpoints, tokens, Powertools switches); the
    previous values come back on `stop()`.
 4. The template's tables (created if missing, with TTL and point-in-time recovery). An emulator that
@@ -347,13 +348,20 @@ class LocalStack:
         """The variables another shell needs to run the CLI against this stack."""
         return {name: os.environ[name] for name in self._saved_env if name in os.environ}
 
+    @property
+    def simulator_url(self) -> str | None:
+        """The embedded simulator's base URL (its control API under /_sim/); None when Roamify is external."""
+        return self.simulator_server.url if self.simulator_server is not None else None
+
     def state(self) -> dict[str, Any]:
-        """What another process needs to use this stack: `env` (see environment()) and the URLs."""
+        """What another process needs to use this stack: `env` (see environment()) and the URLs
+        (`simulatorUrl` is null when ROAMIFY_BASE_URL named another Roamify)."""
         return {
             "env": self.environment(),
             "gatewayUrl": self.gateway_url,
             "dynamodbEndpoint": self.dynamodb_endpoint,
             "roamifyBaseUrl": self.roamify_base_url,
+            "simulatorUrl": self.simulator_url,
             "pid": os.getpid(),
         }
 
@@ -407,6 +415,11 @@ class LocalStack:
                 ),
                 *(f"  warning       {line}" for line in self.table_warnings),
                 f"  roamify       {self.roamify_base_url}  ({roamify_origin})",
+                *(
+                    [f"  simulator     {self.simulator_url}/_sim/  (`roamsync --local sim --help`)"]
+                    if self.simulator_url is not None
+                    else []
+                ),
                 f"  admin token   {self.admin_token}",
                 f"  client token  {self.client_token}",
                 f"  first sync    {sync_line}",

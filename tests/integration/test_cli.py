@@ -27,7 +27,10 @@ def sync_runs(stack: LocalStack) -> list[dict]:
     return [json.loads(i["record"]["S"]) for i in items if i["kind"]["S"] == "sync"]
 
 
-@pytest.mark.parametrize("command", [[], ["sync"], ["status"], ["invoke"], ["local"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["sync"], ["status"], ["invoke"], ["local"], ["sim"], ["sim", "fault"], ["sim", "fault", "socket"]],
+)
 def test_every_command_has_help(command: list[str]) -> None:
     code, output = run_cli(*command, "--help")
     assert code == 0
@@ -140,3 +143,29 @@ def test_the_local_stack_has_the_nightly_rule_that_schedule_commands_toggle(loca
 
     assert json.loads(output)["enabled"] is False
     run_cli("schedule", "enable")
+
+
+def test_sim_with_local_drives_the_stacks_own_simulator(
+    local_stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the state file the stack writes for the CLI, in a fresh working directory
+    state = local_stack.state()
+    assert state["simulatorUrl"] == local_stack.simulator_url is not None
+    assert state["simulatorUrl"] != local_stack.gateway_url
+    assert f"simulator     {state['simulatorUrl']}/_sim/" in local_stack.banner()
+    (tmp_path / ".local").mkdir()
+    (tmp_path / ".local" / "stack.json").write_text(json.dumps(state))
+    monkeypatch.chdir(tmp_path)
+    chosen = local_stack.simulator.package_ids()[:2]
+
+    # when the CLI removes two packages from the local stack's Roamify
+    code, output = run_cli("--local", "sim", "remove", *chosen, "--json")
+    try:
+        # then the simulator no longer lists them, and says so
+        assert (code, json.loads(output)) == (0, {"removed": chosen})
+        assert not set(chosen) & set(local_stack.simulator.package_ids())
+        code, output = run_cli("--local", "sim", "packages", "--removed")
+        assert output.split() == chosen
+    finally:
+        run_cli("--local", "sim", "restore", *chosen)
+    assert set(chosen) <= set(local_stack.simulator.package_ids())

@@ -284,6 +284,7 @@ def test_a_stack_uses_the_dynamodb_and_roamify_already_configured(
             assert stack.simulator is None
             assert stack.dynamodb_endpoint == separate_moto
             assert stack.roamify_base_url == upstream_server.url
+            assert stack.state()["simulatorUrl"] is None  # nothing of its own for `roamsync sim` to drive
             # and its tables and first sync landed in the configured DynamoDB, from the configured Roamify
             client = boto3.client("dynamodb", region_name=stack.region, endpoint_url=separate_moto)
             assert set(stack.table_names.values()) <= set(client.list_tables()["TableNames"])
@@ -315,6 +316,7 @@ def test_a_stack_started_inside_another_reuses_it_and_restores_the_environment_o
         assert state["env"]["AWS_ENDPOINT_URL_DYNAMODB"] == local_stack.dynamodb_endpoint
         assert state["env"]["ADMIN_TOKEN"] == local_stack.admin_token
         assert state["env"]["AWS_ENDPOINT_URL_LAMBDA"] == nested.gateway_url
+        assert state["simulatorUrl"] is None  # its Roamify is the first stack's simulator, not its own
 
     # and once stopped, the file is gone and the environment is the first stack's again
     assert not state_file.exists()

@@ -215,3 +215,18 @@ def test_a_reset_before_the_response_creates_nothing(http: Any, sim: RoamifySimu
     with pytest.raises(requests.ConnectionError):
         order(http, sim.package_ids()[0], "ref-reset")
     assert sim.orders == []
+
+
+def test_a_reset_before_the_response_comes_while_the_request_body_is_still_on_the_socket(
+    http: Any, sim: RoamifySimulator
+) -> None:
+    # A body bigger than the server's read buffer: most of it is still unread on the socket when
+    # the reset is decided, as a body sent in its own segment after the headers can be.
+    sim.faults.socket_faults = [SocketFault("reset", method="POST", before_response=True)]
+    url, session = http
+    items = [{"packageId": sim.package_ids()[0], "quantity": 1}] * 3000
+    started = time.monotonic()
+    with pytest.raises(requests.ConnectionError):
+        session.post(url + "/api/esim/order", json={"items": items, "referenceId": "big"}, timeout=3)
+    assert time.monotonic() - started < 2, "the reset came only once the client gave up"
+    assert sim.orders == []

@@ -27,6 +27,7 @@ from roamsync_dev.simulator.catalog import (
     node_order,
     node_table,
 )
+from roamsync_dev.simulator.control import SimulatorControl
 from roamsync_dev.simulator.faults import Faults, SocketFault
 
 MAX_PAGE_SIZE = 1000
@@ -128,6 +129,7 @@ class RoamifySimulator:
 
     All state sits behind one lock, so tests may mutate it while the threaded server answers.
     Rotating the key is ``simulator.api_key = "new"``; every request must then send the new one.
+    Paths under /_sim/ are its control API (`control.SimulatorControl`), behind the same key.
     """
 
     def __init__(
@@ -169,7 +171,8 @@ class RoamifySimulator:
             ("GET", "/api/esim/order"): self._get_order,
             ("GET", "/api/esim/orders"): self._list_orders,
         }
-        self.control: Callable[[Request], Response] | None = None  # the /_sim/ API, when installed
+        # The /_sim/ control API (see control.py), behind the same key; None switches it off.
+        self.control: Callable[[Request], Response] | None = SimulatorControl(self)
 
     # ---- catalog helpers for tests -------------------------------------------------------------
 
@@ -326,6 +329,9 @@ class RoamifySimulator:
         if fault is not None and fault.before_response:
             self.injected_counts["socket reset before response"] += 1
             assert raw is not None  # noqa: S101 - narrowed above
+            # Read the body, unused: werkzeug drains what is left on the socket after the app and
+            # would block there on a body still in flight, holding the reset until the client gives up.
+            request.get_data()
             raw.reset()
             return _discarded(start_response)
         response = self._respond(request)
@@ -703,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's TERM stops it as cleanly as Ctrl-C
     server = start_server(simulator, args.host, args.port, quiet=False)
     print(f"Roamify simulator on {server.url} (key {args.api_key!r}, {args.size} packages); Ctrl-C stops it")
+    print(f"control API: {server.url}/_sim/ (same key), or `roamsync sim --url {server.url} --help`")
     try:
         server.thread.join()
     except KeyboardInterrupt:

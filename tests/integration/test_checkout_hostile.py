@@ -5,12 +5,19 @@ table holds afterwards.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import boto3
+import botocore.config
 import pytest
+import requests
+from botocore.stub import Stubber
 
 from roamsync.container import Container, set_container
 from roamsync.domain.equivalence import Difference, compare_for
@@ -160,3 +167,160 @@ def test_an_answer_computed_before_a_cache_clear_is_not_served_after_it(shop: Ch
     response = shop.post({"packageId": package_id})
     assert response.json()["cached"] is False
     assert shop.upstream_calls() == 2
+
+
+# ---- Secrets Manager ----------------------------------------------------------------------------------
+
+ROAMIFY_SECRET = "roamsync/roamify-api-key"
+
+
+def _secrets_manager(stack: Any, **client_options: Any) -> Any:
+    """A real Secrets Manager client: the stack's moto server (it serves every AWS API, not only
+    DynamoDB), or wherever `client_options` point."""
+    options = {"endpoint_url": stack.dynamodb_endpoint, **client_options}
+    return boto3.client("secretsmanager", region_name=stack.region, **options)
+
+
+@pytest.fixture
+def keyed(shop: Checkout, monkeypatch: pytest.MonkeyPatch) -> Iterator[Checkout]:
+    """The handlers reading the Roamify key from Secrets Manager (the stack's moto), as in AWS."""
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import constants as base
+
+    client = _secrets_manager(shop.stack)
+    try:
+        client.create_secret(Name=ROAMIFY_SECRET, SecretString=shop.simulator.api_key)
+    except client.exceptions.ResourceExistsException:
+        client.put_secret_value(SecretId=ROAMIFY_SECRET, SecretString=shop.simulator.api_key)
+    monkeypatch.setitem(base.DEFAULT_PROVIDERS, "secrets", parameters.SecretsProvider(boto3_client=client))
+    parameters.clear_caches()
+    settings = shop.container.settings.model_copy(
+        update={"roamify_api_key": None, "roamify_api_key_secret": ROAMIFY_SECRET}
+    )
+    shop.container = Container(settings, clock=shop.clock)
+    set_container(shop.container)
+    old_key = shop.simulator.api_key
+    try:
+        yield shop
+    finally:
+        shop.simulator.api_key = old_key
+        parameters.clear_caches()
+
+
+def _break_secrets_manager(monkeypatch: pytest.MonkeyPatch, stack: Any, how: str) -> None:
+    """Make every GetSecretValue fail as the real SDK fails: no endpoint, or the service's own 500."""
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import constants as base
+
+    if how == "unreachable":
+        client = _secrets_manager(
+            stack,
+            endpoint_url="http://127.0.0.1:9",
+            config=botocore.config.Config(connect_timeout=0.5, retries={"total_max_attempts": 1}),
+        )
+    else:
+        client = _secrets_manager(stack)
+        stubber = Stubber(client)
+        for _ in range(10):
+            stubber.add_client_error(
+                "get_secret_value", service_error_code="InternalServiceError", http_status_code=500
+            )
+        stubber.activate()
+    monkeypatch.setitem(base.DEFAULT_PROVIDERS, "secrets", parameters.SecretsProvider(boto3_client=client))
+    parameters.clear_caches()
+
+
+@pytest.mark.parametrize("how", ["unreachable", "service-error"])
+def test_a_secrets_manager_failure_is_a_503_with_retry_after_on_checkout_and_nothing_is_cached(
+    keyed: Checkout, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    _break_secrets_manager(monkeypatch, keyed.stack, how)
+    before = keyed.cache_items()
+
+    response = keyed.post({"packageId": keyed.active_ids()[12]})
+
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.json()["error"]["code"] == "secrets_unavailable"
+    assert set(response.json()["error"]) == {"code", "message"}
+    assert keyed.cache_items() == before
+    assert keyed.upstream_calls() == 0
+
+
+@pytest.mark.parametrize("how", ["unreachable", "service-error"])
+def test_a_secrets_manager_failure_is_a_503_with_retry_after_on_orders_and_nothing_is_ordered(
+    keyed: Checkout, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    _break_secrets_manager(monkeypatch, keyed.stack, how)
+    orders_before = len(keyed.simulator.orders)
+
+    response = requests.post(
+        f"{keyed.stack.gateway_url}/api/orders",
+        json={"packageId": keyed.active_ids()[12], "quantity": 1},
+        headers={**keyed.bearer("client"), "Idempotency-Key": f"secrets-down-{how}"},
+        timeout=30,
+    )
+
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.json()["error"]["code"] == "secrets_unavailable"
+    assert len(keyed.simulator.orders) == orders_before
+    orders = keyed.stack.dynamodb_client().scan(TableName=keyed.stack.table_names["OrdersTable"])["Items"]
+    assert not [o for o in orders if f"secrets-down-{how}" in json.dumps(o)]
+
+
+@pytest.mark.parametrize("route", ["/api/admin/packages/health", "/api/orders/no-such-order"])
+def test_tokens_unreadable_from_secrets_manager_are_a_503_with_retry_after_from_the_gateway(
+    keyed: Checkout, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    # given the authorizer reading both bearer tokens from Secrets Manager, which cannot be reached
+    from roamsync.settings import reset_settings
+
+    for name in ("ADMIN_TOKEN", "CLIENT_TOKEN"):
+        monkeypatch.delenv(name)
+        monkeypatch.setenv(f"{name}_SECRET", f"roamsync/{name.lower()}")
+    reset_settings()
+    _break_secrets_manager(monkeypatch, keyed.stack, "unreachable")
+    try:
+        # when a token the gateway has no cached decision for is presented
+        response = requests.get(
+            f"{keyed.stack.gateway_url}{route}",
+            headers={"Authorization": f"Bearer never-seen-{uuid.uuid4()}"},
+            timeout=30,
+        )
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+    # then the caller is told to come back, not that the server broke
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.json()["error"]["code"] == "authorizer_unavailable"
+
+
+def test_a_key_rotated_in_secrets_manager_is_read_again_after_roamifys_401(keyed: Checkout) -> None:
+    # given a checkout client holding the key it read from Secrets Manager
+    first = keyed.post({"packageId": keyed.active_ids()[13]})
+    assert first.json()["action"] == "proceed", first.text
+
+    # when the key is rotated (Roamify kills the old one at once) and the secret updated
+    keyed.simulator.api_key = "rotated-key"
+    _secrets_manager(keyed.stack).put_secret_value(SecretId=ROAMIFY_SECRET, SecretString="rotated-key")
+    response = keyed.post({"packageId": keyed.active_ids()[14]})
+
+    # then the 401 makes it read the key once more, and the checkout is confirmed with the new one
+    assert response.status_code == 200, response.text
+    assert (response.json()["action"], response.json()["reason"]) == ("proceed", None)
+
+
+def test_a_401_with_an_unchanged_secret_is_not_retried_forever(keyed: Checkout) -> None:
+    keyed.post({"packageId": keyed.active_ids()[13]})
+    keyed.simulator.api_key = "a-key-nobody-has"
+    calls = keyed.upstream_calls()
+
+    response = keyed.post({"packageId": keyed.active_ids()[15]})
+
+    # the catalog vouches; Roamify was asked once more, not again and again
+    assert response.status_code == 200, response.text
+    assert (response.json()["action"], response.json()["reason"]) == ("warn", "upstream_unreachable")
+    assert keyed.upstream_calls() == calls + 1

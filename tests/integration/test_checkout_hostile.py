@@ -192,8 +192,8 @@ def keyed(shop: Checkout, monkeypatch: pytest.MonkeyPatch) -> Iterator[Checkout]
         client.create_secret(Name=ROAMIFY_SECRET, SecretString=shop.simulator.api_key)
     except client.exceptions.ResourceExistsException:
         client.put_secret_value(SecretId=ROAMIFY_SECRET, SecretString=shop.simulator.api_key)
+    parameters.clear_caches()  # (this empties DEFAULT_PROVIDERS too)
     monkeypatch.setitem(base.DEFAULT_PROVIDERS, "secrets", parameters.SecretsProvider(boto3_client=client))
-    parameters.clear_caches()
     settings = shop.container.settings.model_copy(
         update={"roamify_api_key": None, "roamify_api_key_secret": ROAMIFY_SECRET}
     )
@@ -226,8 +226,8 @@ def _break_secrets_manager(monkeypatch: pytest.MonkeyPatch, stack: Any, how: str
                 "get_secret_value", service_error_code="InternalServiceError", http_status_code=500
             )
         stubber.activate()
+    parameters.clear_caches()  # (this empties DEFAULT_PROVIDERS too)
     monkeypatch.setitem(base.DEFAULT_PROVIDERS, "secrets", parameters.SecretsProvider(boto3_client=client))
-    parameters.clear_caches()
 
 
 @pytest.mark.parametrize("how", ["unreachable", "service-error"])

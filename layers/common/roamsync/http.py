@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
+from roamsync.adapters.secrets import SecretUnavailable
 from roamsync.domain.errors import (
     BadRequest,
     Conflict,
@@ -155,6 +156,17 @@ def new_resolver() -> APIGatewayRestResolver:
             "error": {"code": "storage_unavailable", "message": "the data store is busy; try again shortly"}
         }
         return json_response(503, body, headers={"Retry-After": "2"})
+
+    @app.exception_handler(SecretUnavailable)
+    def _no_secret(exc: SecretUnavailable) -> Response[str]:
+        get_logger().warning("secret unavailable", extra={"error": str(exc)})
+        body = {
+            "error": {
+                "code": "secrets_unavailable",
+                "message": "a credential could not be read; try again shortly",
+            }
+        }
+        return json_response(503, body, headers={"Retry-After": str(exc.retry_after_seconds)})
 
     @app.exception_handler(RoamsyncError)
     def _ours(exc: RoamsyncError) -> Response[str]:

@@ -19,11 +19,22 @@ import pytest
 import requests
 from botocore.stub import Stubber
 
-from roamsync.container import Container, set_container
+from roamsync.container import (
+    CHECKOUT_DEADLINE_MARGIN_SECONDS,
+    CHECKOUT_TIME_BUDGET_SECONDS,
+    Container,
+    set_container,
+)
 from roamsync.domain.equivalence import Difference, compare_for
 from roamsync.domain.packages import Package
 from roamsync.services.catalog import candidate_packages, destination_of
-from tests.integration.test_checkout import Checkout, checkout  # noqa: F401 - the fixture
+from roamsync_dev import lambda_runtime
+from roamsync_dev.simulator import SocketFault
+from tests.integration.test_checkout import (  # noqa: F401 - checkout is the fixture
+    Checkout,
+    _validate_event,
+    checkout,
+)
 
 TOLERANCE = Decimal("0.10")  # the stack's FALLBACK_MAX_PRICE_INCREASE (the default)
 
@@ -324,3 +335,89 @@ def test_a_401_with_an_unchanged_secret_is_not_retried_forever(keyed: Checkout) 
     assert response.status_code == 200, response.text
     assert (response.json()["action"], response.json()["reason"]) == ("warn", "upstream_unreachable")
     assert keyed.upstream_calls() == calls + 1
+
+
+# ---- Roamify misbehaving at the socket ------------------------------------------------------------------
+
+LIVE_CHECK = {"method": "GET", "path": "/api/esim/packages"}
+# Roamify gets the Lambda's time less the margin; the reply (through the gateway and authorizer) must
+# then be out with at least a second of the function's time left.
+CHECKOUT_DEADLINE = CHECKOUT_TIME_BUDGET_SECONDS - 1.0
+
+
+@pytest.fixture
+def production_timeouts(shop: Checkout) -> Checkout:
+    """The handlers with checkout's own Roamify timeouts (3 s reads, two attempts), not the suite's."""
+    settings = shop.container.settings.model_copy(update={"roamify_read_timeout_seconds": 10.0})
+    shop.container = Container(settings, clock=shop.clock)
+    set_container(shop.container)
+    return shop
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        SocketFault("drip", drip_bytes=1, drip_interval=0.05, count=-1, **LIVE_CHECK),
+        SocketFault("cut", cut_at=0.5, count=-1, **LIVE_CHECK),
+        SocketFault("reset", count=-1, **LIVE_CHECK),
+    ],
+    ids=["drip", "cut", "reset"],
+)
+def test_a_live_check_broken_at_the_socket_is_the_catalogs_warning_within_the_deadline(
+    production_timeouts: Checkout, fault: SocketFault
+) -> None:
+    # given Roamify's answer to the live package check dripping, cut off or reset at the socket
+    shop = production_timeouts
+    package_id = shop.active_ids()[16]
+    shop.simulator.faults.socket_faults = [fault]
+    before = shop.cache_items()
+
+    # when the package is validated
+    started = time.monotonic()
+    response = shop.post({"packageId": package_id})
+    elapsed = time.monotonic() - started
+
+    # then the client gets the catalog-vouched warning, in time, and nothing is cached
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "action": "warn",
+        "valid": True,
+        "packageId": package_id,
+        "reason": "upstream_unreachable",
+        "alternatives": [],
+        "cached": False,
+    }
+    assert elapsed < CHECKOUT_DEADLINE, elapsed
+    assert shop.cache_items() == before
+    assert shop.upstream_calls() >= 1
+
+
+def test_a_dripping_live_check_is_answered_before_a_short_lived_lambda_runs_out(
+    production_timeouts: Checkout,
+) -> None:
+    # given an invocation with 4 s to live, and Roamify's answer dripping in far slower than that
+    shop = production_timeouts
+    shop.simulator.faults.socket_faults = [SocketFault("drip", drip_interval=0.1, count=-1, **LIVE_CHECK)]
+    context = lambda_runtime.FakeLambdaContext("roamsync-checkout", timeout_seconds=4)
+
+    result = lambda_runtime.invoke(
+        "CheckoutFunction", _validate_event({"packageId": shop.active_ids()[17]}), context=context
+    )
+
+    # then the warning comes back with at least the margin left
+    assert context.get_remaining_time_in_millis() / 1000 >= CHECKOUT_DEADLINE_MARGIN_SECONDS - 0.5
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["reason"] == "upstream_unreachable"
+
+
+def test_a_live_check_cut_off_once_is_asked_again_and_confirmed(production_timeouts: Checkout) -> None:
+    shop = production_timeouts
+    package_id = shop.active_ids()[18]
+    shop.simulator.faults.socket_faults = [SocketFault("cut", count=1, **LIVE_CHECK)]
+
+    response = shop.post({"packageId": package_id})
+
+    # a GET is safe to repeat: the cut-off answer is asked for again within the budget
+    assert (response.status_code, response.json()["action"]) == (200, "proceed"), response.text
+    assert shop.upstream_calls() == 2
+    assert [k for k in shop.cache_items() if package_id in k]

@@ -280,6 +280,27 @@ def test_a_secrets_manager_failure_is_a_503_with_retry_after_on_orders_and_nothi
     assert not [o for o in orders if f"secrets-down-{how}" in json.dumps(o)]
 
 
+def test_a_secrets_manager_failure_is_a_503_with_retry_after_on_an_admin_sync_preview(
+    keyed: Checkout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the Roamify key unreadable (an admin dry run reads the catalog from Roamify at once)
+    _break_secrets_manager(monkeypatch, keyed.stack, "unreachable")
+    runs = keyed.stack.table_names["RunsTable"]
+    before = keyed.stack.dynamodb_client().scan(TableName=runs, Select="COUNT")["Count"]
+
+    response = requests.post(
+        f"{keyed.stack.gateway_url}/api/admin/packages/sync",
+        json={"dryRun": True},
+        headers=keyed.bearer("admin"),
+        timeout=30,
+    )
+
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.json()["error"]["code"] == "secrets_unavailable"
+    assert keyed.stack.dynamodb_client().scan(TableName=runs, Select="COUNT")["Count"] == before
+
+
 @pytest.mark.parametrize("route", ["/api/admin/packages/health", "/api/orders/no-such-order"])
 def test_tokens_unreadable_from_secrets_manager_are_a_503_with_retry_after_from_the_gateway(
     keyed: Checkout, monkeypatch: pytest.MonkeyPatch, route: str

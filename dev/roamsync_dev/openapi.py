@@ -154,7 +154,10 @@ def _operation(operation: dict[str, Any], route: ApiRoute, renames: Mapping[str,
     if responses.get("422", {}).get("description") == "Validation Error":
         del responses["422"]
     if op.get("parameters") or op.get("requestBody"):
-        responses["400"] = _error_answer("bad input: malformed JSON, a missing field or a wrong type")
+        responses["400"] = _error_answer(
+            "bad input: malformed JSON (unreadable, nested too deep, NaN or Infinity), a missing "
+            "field, a wrong type or a number out of range"
+        )
     if any(p.get("in") == "path" for p in op.get("parameters", [])):
         responses["404"] = _error_answer("no such id")
     if op.get("requestBody"):
@@ -164,6 +167,11 @@ def _operation(operation: dict[str, Any], route: ApiRoute, renames: Mapping[str,
     if op["security"]:
         responses["401"] = _error_answer("no bearer token")
         responses["403"] = _error_answer("a token that may not call this route")
+        # The authorizer's tokens (or a handler's Roamify key) unreadable from Secrets Manager, or
+        # DynamoDB still refusing after the SDK's retries: passing states, with Retry-After.
+        responses.setdefault(
+            "503", _error_answer("a credential or the data store is unavailable now; retry after Retry-After")
+        )
     op["responses"] = dict(sorted(responses.items()))
     op["x-roamsync-function"] = route.function
     return op

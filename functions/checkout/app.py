@@ -67,7 +67,11 @@ class CheckoutRequest(BaseModel):
     responses={
         200: {"description": "proceed, or warn with a reason"},
         404: {"description": "no such package of the shop's"},
-        409: {"description": "block, with ranked alternatives"},
+        409: {
+            "description": "block, with ranked alternatives: every equivalent-or-better plan first, "
+            "cheapest first, each with its priceDifference and withinFallbackBound; then the "
+            "downgrades with their reasons"
+        },
     },
 )
 def validate(body: Annotated[CheckoutRequest, Body()]) -> Response[str]:

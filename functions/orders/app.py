@@ -46,7 +46,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from roamsync.container import Container, get_container
+from roamsync.container import Container, get_container, roamify_key_source
 from roamsync.deadline import remaining_time
 from roamsync.domain.orders import FailureReason, IdempotencyKeyReused, OrderRequest, OrderStatus
 from roamsync.http import error_response, json_response, new_resolver
@@ -117,6 +117,7 @@ def _build(container: Container) -> _Wiring:
     client = RoamifyClient(
         s.roamify_base_url,
         key,
+        api_key_source=roamify_key_source(s),
         connect_timeout=s.roamify_connect_timeout_seconds,
         read_timeout=s.order_lookup_timeout_seconds,
         retry=RetryPolicy(

@@ -74,17 +74,35 @@ class FakeValidationCache:
         self.clock = clock
         self.items: dict[str, tuple[dict[str, Any], datetime]] = {}
         self.failing = False
+        self.current_generation = 0
 
-    def get(self, key: str) -> FakeHit | None:
+    def generation(self) -> int:
         if self.failing:
             raise StorageError("the cache is down")
-        stored = self.items.get(key)
+        return self.current_generation
+
+    def clear(self) -> int:
+        self.current_generation += 1
+        return self.current_generation
+
+    def _key(self, key: str, generation: int | None) -> str:
+        return f"g{self.current_generation if generation is None else generation}#{key}"
+
+    def get(self, key: str, *, generation: int | None = None) -> FakeHit | None:
+        if self.failing:
+            raise StorageError("the cache is down")
+        stored = self.items.get(self._key(key, generation))
         if stored is None or stored[1] <= self.clock():
             return None
         return FakeHit(copy.deepcopy(stored[0]), "table")
 
-    def put(self, key: str, result: Mapping[str, Any], ttl_seconds: float) -> None:
+    def put(
+        self, key: str, result: Mapping[str, Any], ttl_seconds: float, *, generation: int | None = None
+    ) -> None:
         if self.failing:
             raise StorageError("the cache is down")
         if ttl_seconds > 0:
-            self.items[key] = (copy.deepcopy(dict(result)), self.clock() + timedelta(seconds=ttl_seconds))
+            self.items[self._key(key, generation)] = (
+                copy.deepcopy(dict(result)),
+                self.clock() + timedelta(seconds=ttl_seconds),
+            )

@@ -22,8 +22,11 @@ catalog right after page 1 is served, shifting every later listing), ``null_reco
 takes a slot of page 1), ``cut_body`` / ``reset`` (page 2's body cut off / the connection reset
 after the headers, at the socket), ``drip`` (page 1 drips in 64 bytes per 50 ms, far past the
 call's deadline), ``out_of_range`` (page 1 carries records with 1e999, 1e300, -1e400, NaN and a
-5,000-digit number). After a catalog fault the sync run must have succeeded, the package Roamify
-stopped listing must be inactive, and every package Roamify still lists must be active.
+5,000-digit number), and checkout's own socket faults: ``live_cut`` / ``live_drip`` /
+``live_reset`` (every answer to its live ``?packageId=`` check cut off mid-body, dripping a byte
+per 50 ms, or reset after the headers). After a catalog fault the sync run must have succeeded,
+the package Roamify stopped listing must be inactive, and every package Roamify still lists must be
+active.
 
 DynamoDB faults (tests/fakes/faults.py): ``throttle`` (the first call of each of the path's main
 (operation, table) pairs answers ProvisionedThroughputExceededException through a botocore
@@ -33,7 +36,7 @@ the sync worker's run claimed by two deliveries of its event; two nightly runs f
 row; two validations of one package while the cache is cleared; two order requests with one
 ``Idempotency-Key``), with moto's conditional writes made atomic as DynamoDB's are.
 
-What runs (86 cases) and what is n/a:
+What runs (92 cases) and what is n/a:
 
 =========  =========================================================  =============================
 path       upstream faults                                             DynamoDB faults
@@ -41,7 +44,8 @@ path       upstream faults                                             DynamoDB 
 sync       random_500, slow, rate_limit_429, failed_page, outage,      throttle, unprocessed, race
            shifted, null_record, cut_body, drip, reset, out_of_range
 nightly    (as sync)                                                   throttle, unprocessed, race
-checkout   random_500, slow, rate_limit_429, outage                    throttle, race
+checkout   random_500, slow, rate_limit_429, outage, live_cut,         throttle, race
+           live_drip, live_reset
 orders     random_500, error_after_commit, timeout_after_commit,       throttle, race
            slow, rate_limit_429, outage
 =========  =========================================================  =============================
@@ -136,13 +140,19 @@ UPSTREAM: dict[str, Callable[[Any], None]] = {
     "drip": lambda sim: _socket(sim, "drip", page=1, drip_bytes=64, drip_interval=0.05),
     "reset": lambda sim: _socket(sim, "reset", page=2),
     "out_of_range": lambda sim: sim.inject_raw_packages(1, out_of_range_packages()),
+    # Checkout's live package check (GET /api/esim/packages?packageId=) broken at the socket on
+    # every answer: cut off mid-body, dripping a byte per 50 ms (far past the call's deadline), reset.
+    "live_cut": lambda sim: _socket(sim, "cut", count=-1),
+    "live_drip": lambda sim: _socket(sim, "drip", count=-1, drip_bytes=1, drip_interval=0.05),
+    "live_reset": lambda sim: _socket(sim, "reset", count=-1),
 }
 CATALOG_FAULTS = ("shifted", "null_record", "cut_body", "drip", "reset", "out_of_range")
+LIVE_CHECK_FAULTS = ("live_cut", "live_drip", "live_reset")
 RECOVERABLE = set(CATALOG_FAULTS)
 PATH_UPSTREAM = {
     "sync": ("random_500", "slow", "rate_limit_429", "failed_page", "outage", *CATALOG_FAULTS),
     "nightly": ("random_500", "slow", "rate_limit_429", "failed_page", "outage", *CATALOG_FAULTS),
-    "checkout": ("random_500", "slow", "rate_limit_429", "outage"),
+    "checkout": ("random_500", "slow", "rate_limit_429", "outage", *LIVE_CHECK_FAULTS),
     "orders": (
         "random_500",
         "error_after_commit",

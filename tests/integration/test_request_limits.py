@@ -4,6 +4,7 @@ dashboard is same-origin, so no route answers with CORS headers)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -150,3 +151,103 @@ def test_a_cross_origin_call_gets_no_cors_headers(local_stack: LocalStack) -> No
 
     assert response.status_code == 200
     assert not [h for h in response.headers if h.lower().startswith("access-control-")]
+
+
+# ---- bodies the JSON parser cannot take ----------------------------------------------------------------
+# Each is well under MAX_BODY_BYTES: a small body must not be able to crash a handler either.
+UNREADABLE_BODIES = {
+    "20000-nested-lists": "[" * 20_000 + "]" * 20_000,
+    "10000-nested-objects": '{"a":' * 10_000 + "1" + "}" * 10_000,
+    "nan-literal": '{"dryRun": NaN}',
+    "infinity-literal": '{"dryRun": -Infinity}',
+    "truncated": '{"dryRun": tr',
+}
+# Numbers JSON allows but no field can hold: a clear 400 too (the field's validation says which).
+HUGE_NUMBERS = {
+    "5000-digits": "9" * 5_000,
+    "huge-exponent": "1e999",
+    "tiny-exponent": "1e-999",
+    "negative-huge-exponent": "-1e400",
+}
+# The number field each route reads (one that exists, so the number itself is what is refused).
+NUMBER_FIELD = {
+    "/api/orders": "quantity",
+    "/api/admin/my-packages": "salePrice",
+    "/api/admin/my-packages/{id}": "salePrice",
+}
+
+
+def _row_counts(stack: LocalStack) -> dict[str, int]:
+    client = stack.dynamodb_client()
+    return {
+        lid: client.scan(TableName=name, Select="COUNT", ConsistentRead=True)["Count"]
+        for lid, name in stack.table_names.items()
+    }
+
+
+@pytest.mark.parametrize("route", TAKING_JSON, ids=route_id)
+@pytest.mark.parametrize("body", list(UNREADABLE_BODIES.values()), ids=list(UNREADABLE_BODIES))
+def test_a_body_the_json_parser_cannot_take_is_a_400_malformed_json_and_writes_nothing(
+    local_stack: LocalStack, route: ApiRoute, body: str
+) -> None:
+    before = _row_counts(local_stack)
+
+    result = lambda_runtime.invoke(route.function, proxy_event(route, body), local_stack.template)
+
+    assert error_of(result) == (400, "malformed_json"), result
+    assert set(json.loads(result["body"])["error"]) == {"code", "message"}
+    assert _row_counts(local_stack) == before
+
+
+@pytest.mark.parametrize("route", TAKING_JSON, ids=route_id)
+def test_a_body_that_is_not_utf8_is_a_400_malformed_json(local_stack: LocalStack, route: ApiRoute) -> None:
+    event = proxy_event(route, "")
+    event.update(body=base64.b64encode(b'{"dryRun": "\xff\xfe"}').decode(), isBase64Encoded=True)
+
+    result = lambda_runtime.invoke(route.function, event, local_stack.template)
+
+    assert error_of(result) == (400, "malformed_json"), result
+
+
+@pytest.mark.parametrize("route", TAKING_JSON, ids=route_id)
+@pytest.mark.parametrize("number", list(HUGE_NUMBERS.values()), ids=list(HUGE_NUMBERS))
+def test_a_number_no_field_can_hold_is_a_400_and_writes_nothing(
+    local_stack: LocalStack, route: ApiRoute, number: str
+) -> None:
+    before = _row_counts(local_stack)
+    field = NUMBER_FIELD.get(route.path, "dryRun")
+
+    result = lambda_runtime.invoke(
+        route.function, proxy_event(route, f'{{"{field}": {number}}}'), local_stack.template
+    )
+
+    status, code = error_of(result)
+    assert (status, code) in {(400, "invalid_request"), (400, "malformed_json")}, result
+    assert _row_counts(local_stack) == before
+
+
+@pytest.mark.parametrize(
+    "body", ["[" * 20_000 + "]" * 20_000, '{"packageId": "x", "quantity": ' + "9" * 5_000 + "}"]
+)
+def test_an_order_with_an_unreadable_body_is_a_400_through_the_gateway_and_nothing_is_ordered(
+    local_stack: LocalStack, body: str
+) -> None:
+    assert local_stack.simulator is not None
+    orders_before = len(local_stack.simulator.orders)
+    before = _row_counts(local_stack)
+
+    response = requests.post(
+        f"{local_stack.gateway_url}/api/orders",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {local_stack.client_token}",
+            "Idempotency-Key": "unreadable-body-1",
+        },
+        timeout=30,
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] in {"malformed_json", "invalid_request"}
+    assert _row_counts(local_stack) == before
+    assert len(local_stack.simulator.orders) == orders_before

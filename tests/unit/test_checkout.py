@@ -291,18 +291,47 @@ def test_an_inactive_package_is_blocked_with_equivalent_or_better_alternatives_f
     body = answer.body()
     assert answer.http_status == 409
     assert (body["action"], body["valid"], body["reason"]) == ("block", False, "inactive")
-    # five at most: the four equivalent-or-better ones, cheapest first, then the cheapest downgrade
+    # five at most: every equivalent-or-better one, cheapest first, the one too dear to be applied
+    # automatically included (and saying so), before any downgrade
     assert [a["packageId"] for a in body["alternatives"]] == [
         "se-5gb-15d",
         "se-10gb-7d",
         "eu-5gb-7d",
         "gl-10gb-7d",
-        "se-1gb-7d",
+        "se-20gb-30d",
     ]
-    assert [a["equivalentOrBetter"] for a in body["alternatives"]] == [True, True, True, True, False]
+    assert [a["equivalentOrBetter"] for a in body["alternatives"]] == [True] * 5
+    assert [a["withinFallbackBound"] for a in body["alternatives"]] == [True, True, True, True, False]
+    assert body["alternatives"][4]["reasons"] == []
+    assert body["alternatives"][4]["priceDifference"] == 15.0
     assert all(a["downgrade"] is not a["equivalentOrBetter"] for a in body["alternatives"])
-    assert body["alternatives"][4]["reasons"] == ["less_data"]
     assert all("SE" in a["coverage"] for a in body["alternatives"])
+
+
+def test_downgrades_come_after_every_equivalent_plan_labelled_and_never_for_their_price() -> None:
+    shop = Shop(*swedish_catalog(), package("se-1gb-30d", data_mb=1 * GB, days=30, price="40.00"))
+
+    answer = validate_checkout(
+        my_package_id=None,
+        package_id="se-5gb-7d",
+        packages=shop.packages,
+        my_packages=shop.my_packages,
+        confirm_upstream=shop.roamify,
+        cache=shop.cache,
+        clock=shop.clock,
+        cache_ttl_seconds=TTL,
+        max_price_increase=Decimal("0.10"),
+        alternatives_limit=10,
+    )
+
+    alternatives = answer.body()["alternatives"]
+    assert [(a["packageId"], a["downgrade"], a["reasons"]) for a in alternatives[5:]] == [
+        ("se-1gb-7d", True, ["less_data"]),
+        ("se-5gb-3d", True, ["fewer_days"]),
+        ("se-1gb-30d", True, ["less_data"]),
+    ]
+    assert [a["equivalentOrBetter"] for a in alternatives] == [True] * 5 + [False] * 3
+    assert alternatives[7]["withinFallbackBound"] is False
 
 
 def test_an_alternative_carries_what_a_shop_needs_to_show_it() -> None:
@@ -322,6 +351,7 @@ def test_an_alternative_carries_what_a_shop_needs_to_show_it() -> None:
         "downgrade": False,
         "reasons": [],
         "priceDifference": 0.2,
+        "withinFallbackBound": True,
     }
 
 

@@ -1,5 +1,7 @@
 """The Roamify client's retries, timeouts and error types, against a scripted session (no sockets)."""
 
+from collections.abc import Callable
+
 import pytest
 import requests
 
@@ -181,3 +183,49 @@ def test_the_same_packages_under_another_country_node_are_not_a_repeated_page():
     c, _ = client(session)
     pages = list(c.iter_catalog_pages(page_size=2, concurrency=1))
     assert [p.number for p in pages] == [1, 2]  # page 3 lists nothing: the end
+
+
+def _answer_for_key(session: ScriptedSession, accepted: str, body: dict) -> Callable[..., requests.Response]:
+    """A reply that is `body` when the session sends `accepted` as its key, else Roamify's 401."""
+
+    def reply(method: str, url: str, kwargs: dict) -> requests.Response:
+        if session.headers.get("Authorization") == f"Bearer {accepted}":
+            return response(200, body)
+        return response(401, {"message": "Unauthorized", "status": "failed"})
+
+    return reply
+
+
+def test_a_401_reads_the_key_again_once_and_resends_with_the_rotated_one():
+    session = ScriptedSession()
+    session.replies = [_answer_for_key(session, "rotated", page("a"))] * 2
+    reads: list[str] = []
+
+    def source() -> str:
+        reads.append("read")
+        return "rotated"
+
+    c = RoamifyClient("https://roamify.test", "k3y", session=session, api_key_source=source)
+
+    assert [n["countryCode"] for n in c.package_nodes("a")] == ["SE"]
+    assert (reads, len(session.calls)) == (["read"], 2)
+    assert session.headers["Authorization"] == "Bearer rotated"
+
+
+def test_a_401_with_the_key_unchanged_at_its_source_fails_after_one_call():
+    session = ScriptedSession()
+    session.replies = [_answer_for_key(session, "other", page("a"))] * 3
+    c = RoamifyClient("https://roamify.test", "k3y", session=session, api_key_source=lambda: "k3y")
+
+    with pytest.raises(UpstreamAuthError):
+        c.package_nodes("a")
+    assert len(session.calls) == 1
+
+
+def test_without_a_key_source_a_401_is_not_resent():
+    session = ScriptedSession(response(401, {"message": "Unauthorized", "status": "failed"}))
+    c = RoamifyClient("https://roamify.test", "k3y", session=session)
+
+    with pytest.raises(UpstreamAuthError):
+        c.package_nodes("a")
+    assert len(session.calls) == 1

@@ -43,6 +43,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def roamify_key_source(settings: Settings) -> Callable[[], str] | None:
+    """Where a Roamify client reads its key again after a 401: Secrets Manager, bypassing the
+    cache, when the key lives there; None for a key given directly (nothing newer to read)."""
+    from roamsync.adapters.secrets import resolve_secret
+
+    if settings.roamify_api_key is not None and settings.roamify_api_key.get_secret_value():
+        return None
+    if not settings.roamify_api_key_secret:
+        return None
+    name = settings.roamify_api_key_secret
+    return lambda: resolve_secret(None, name, what="the Roamify API key", fresh=True)
+
+
 class Container:
     """One set of wired dependencies. Each is built on first use."""
 
@@ -94,6 +107,7 @@ class Container:
         return RoamifyClient(
             s.roamify_base_url,
             key,
+            api_key_source=roamify_key_source(s),
             connect_timeout=s.roamify_connect_timeout_seconds,
             read_timeout=read_timeout,
             retry=RetryPolicy(max_attempts, s.roamify_backoff_base_seconds, backoff_cap),

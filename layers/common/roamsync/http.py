@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
+from roamsync.adapters.secrets import SecretUnavailable
 from roamsync.domain.errors import (
     BadRequest,
     Conflict,
@@ -19,6 +20,7 @@ from roamsync.domain.errors import (
     StorageError,
     UpstreamError,
 )
+from roamsync.domain.json_text import UnreadableJson, parse_json
 from roamsync.observability import get_logger
 
 JSON = "application/json"
@@ -75,6 +77,17 @@ def _is_utf8(event: BaseProxyEvent) -> bool:
     return True
 
 
+def read_json_body(text: str) -> Any:
+    """A request body's value. Raises json.JSONDecodeError (which the validating resolver answers
+    with 400 `malformed_json`) for anything that is not readable JSON: bad syntax, nesting too deep
+    for the parser, NaN / Infinity literals. Numbers no float or int can hold (5,000 digits, 1e999)
+    become Decimals, which the models' own validation then refuses as a 400 naming the field."""
+    try:
+        return parse_json(text, constants=False)
+    except UnreadableJson as exc:
+        raise json.JSONDecodeError(str(exc), text if isinstance(text, str) else "", 0) from None
+
+
 def _too_large() -> Response[str]:
     return error_response(413, "payload_too_large", f"the request body exceeds {MAX_BODY_BYTES} bytes")
 
@@ -84,7 +97,7 @@ def new_resolver() -> APIGatewayRestResolver:
 
     A body over MAX_BODY_BYTES is a 413 whether or not it would have validated.
     """
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=read_json_body)
 
     def _refuse_large_bodies(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
         if body_bytes(app.current_event) > MAX_BODY_BYTES:
@@ -143,6 +156,17 @@ def new_resolver() -> APIGatewayRestResolver:
             "error": {"code": "storage_unavailable", "message": "the data store is busy; try again shortly"}
         }
         return json_response(503, body, headers={"Retry-After": "2"})
+
+    @app.exception_handler(SecretUnavailable)
+    def _no_secret(exc: SecretUnavailable) -> Response[str]:
+        get_logger().warning("secret unavailable", extra={"error": str(exc)})
+        body = {
+            "error": {
+                "code": "secrets_unavailable",
+                "message": "a credential could not be read; try again shortly",
+            }
+        }
+        return json_response(503, body, headers={"Retry-After": str(exc.retry_after_seconds)})
 
     @app.exception_handler(RoamsyncError)
     def _ours(exc: RoamsyncError) -> Response[str]:

@@ -189,6 +189,7 @@ class RoamifyClient:
         sleep: Callable[[float], None] = time.sleep,
         page_concurrency: int = 1,
         max_body_bytes: int = MAX_BODY_BYTES,
+        api_key_source: Callable[[], str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = (connect_timeout, read_timeout)
@@ -204,6 +205,10 @@ class RoamifyClient:
             session.mount("https://", adapter)
         self._session = session
         self._session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
+        # Where the key is read again after a 401 (Secrets Manager, bypassing its cache): Roamify
+        # kills a rotated key at once, so the first 401 after a rotation is the cue.
+        self._api_key = api_key
+        self._api_key_source = api_key_source
         self._sleep = sleep
         self._lock = threading.Lock()
         self._slow_down_until = 0.0  # monotonic time before which no call is sent (a 429's Retry-After)
@@ -314,8 +319,19 @@ class RoamifyClient:
         timeout: tuple[float, float] | None = None,
         seconds: float | None = None,
     ) -> Any:
-        """One exchange whose answer must be a 2xx JSON body; returns the decoded body."""
+        """One exchange whose answer must be a 2xx JSON body; returns the decoded body.
+
+        A 401 is sent once more with the key read again from its source, when that gives another
+        key (a rotation) and the call's `seconds` leave time for it; a 401 changes nothing upstream.
+        """
+        used_key = self._api_key
+        started = time.monotonic()
         answer = self._exchange(method, path, params=params, body=body, timeout=timeout, seconds=seconds)
+        if answer.status == 401 and self._renewed_key(used_key):
+            left = None if seconds is None else seconds - (time.monotonic() - started)
+            if left is None or left >= MIN_ATTEMPT_SECONDS:
+                get_logger().warning("roamify refused the key; sent again with the key read anew")
+                answer = self._exchange(method, path, params=params, body=body, timeout=timeout, seconds=left)
         if answer.status >= 400:
             raise error_for(answer)
         try:
@@ -324,6 +340,22 @@ class RoamifyClient:
             raise UpstreamBadAnswer(
                 f"Roamify {method} {path} answered {answer.status}: {exc}", status=answer.status
             ) from None
+
+    def _renewed_key(self, used_key: str) -> bool:
+        """Whether a key other than `used_key` is now in use: another call already renewed it, or
+        the key source, read again now, gives a new one. Raises what the source raises."""
+        if self._api_key_source is None:
+            return False
+        with self._lock:
+            if self._api_key != used_key:
+                return True
+        fresh = self._api_key_source()
+        with self._lock:
+            if not fresh or fresh == self._api_key:
+                return False
+            self._api_key = fresh
+            self._session.headers["Authorization"] = f"Bearer {fresh}"
+        return True
 
     def _get(
         self, path: str, params: dict[str, Any] | None = None, *, remaining: Callable[[], float] | None = None

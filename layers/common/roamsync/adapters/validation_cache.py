@@ -89,13 +89,14 @@ class ValidationCache:
 
     # ---- the port --------------------------------------------------------------------------------
 
-    def get(self, key: str) -> CachedResult | None:
-        """The result stored under `key` in the current generation, if its expires_at is still ahead.
+    def get(self, key: str, *, generation: int | None = None) -> CachedResult | None:
+        """The result stored under `key` in `generation` (default: the current one), if its
+        expires_at is still ahead.
 
         Raises StorageError when DynamoDB fails.
         """
         now = self._now()
-        stored_key = self._stored_key(key, now)
+        stored_key = self._stored_key(key, now, generation)
         with self._lock:
             local = self._entries.get(stored_key)
             if local is not None:
@@ -115,15 +116,19 @@ class ValidationCache:
         self._remember(stored_key, item.result, expires_at, now)
         return CachedResult(copy.deepcopy(item.result), "table", expires_at)
 
-    def put(self, key: str, result: Mapping[str, Any], ttl_seconds: float) -> None:
-        """Store `result` under `key` in the current generation for `ttl_seconds` (<= 0: not at all).
+    def put(
+        self, key: str, result: Mapping[str, Any], ttl_seconds: float, *, generation: int | None = None
+    ) -> None:
+        """Store `result` under `key` in `generation` (default: the current one) for `ttl_seconds`
+        (<= 0: not at all). A caller that read the generation before computing `result` passes it:
+        a clear made meanwhile then leaves the result under the old generation, never read again.
 
         Raises StorageError when DynamoDB fails.
         """
         if ttl_seconds <= 0:
             return
         now = self._now()
-        stored_key = self._stored_key(key, now)
+        stored_key = self._stored_key(key, now, generation)
         expires_at = int(now + ttl_seconds)  # whole seconds, as DynamoDB's TTL reads them
         value = dict(result)
         try:
@@ -172,8 +177,8 @@ class ValidationCache:
     def _now(self) -> float:
         return self._clock().timestamp()
 
-    def _stored_key(self, key: str, now: float) -> str:
-        return f"g{self._current_generation(now)}#{key}"
+    def _stored_key(self, key: str, now: float, generation: int | None = None) -> str:
+        return f"g{self._current_generation(now) if generation is None else generation}#{key}"
 
     def _current_generation(self, now: float) -> int:
         with self._lock:

@@ -107,6 +107,16 @@ class Comparison:
         """Candidate price minus original price: negative when the candidate is cheaper."""
         return self.candidate.price - self.original.price
 
+    @property
+    def content_worse(self) -> tuple[Difference, ...]:
+        """`worse` without the price tolerance: how the candidate is worse in what it gives."""
+        return tuple(d for d in self.worse if d is not Difference.PRICE_ABOVE_TOLERANCE)
+
+    @property
+    def within_bound(self) -> bool:
+        """Whether its price is within the automatic bound (same currency, within the tolerance)."""
+        return not {Difference.PRICE_ABOVE_TOLERANCE, Difference.OTHER_CURRENCY} & set(self.worse)
+
 
 @dataclass(frozen=True)
 class Alternative:
@@ -116,6 +126,9 @@ class Alternative:
     equivalent_or_better: bool
     reasons: tuple[str, ...]
     price_difference: Decimal
+    # Whether its price is within the automatic fallback bound (same currency, at most the tolerance
+    # above the original's). Only an equivalent-or-better one within it is ever applied automatically.
+    within_bound: bool = True
     downgrade: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +142,19 @@ class Alternative:
             equivalent_or_better=comparison.equivalent_or_better,
             reasons=comparison.reasons,
             price_difference=comparison.price_difference,
+            within_bound=comparison.within_bound,
+        )
+
+    @classmethod
+    def suggested(cls, comparison: Comparison) -> Alternative:
+        """The alternative as a suggestion to a person: judged on what it gives, its price only
+        shown (`price_difference`, `within_bound`), never a reason to call it a downgrade."""
+        return cls(
+            package=comparison.candidate,
+            equivalent_or_better=not comparison.content_worse,
+            reasons=tuple(str(d) for d in comparison.content_worse),
+            price_difference=comparison.price_difference,
+            within_bound=comparison.within_bound,
         )
 
 
@@ -277,8 +303,17 @@ def _rank_key(comparison: Comparison) -> tuple[Any, ...]:
     )
 
 
+def _suggestion_key(comparison: Comparison) -> tuple[Any, ...]:
+    # As _rank_key, but the tolerance does not demote: it bounds what is applied, not what is shown.
+    return (len(comparison.content_worse) > 0, len(comparison.content_worse), *_rank_key(comparison)[2:])
+
+
 def _usable_comparisons(
-    original: Package, candidates: Iterable[Package], destinations: Sequence[str], tolerance: Decimal
+    original: Package,
+    candidates: Iterable[Package],
+    destinations: Sequence[str],
+    tolerance: Decimal,
+    key: Callable[[Comparison], tuple[Any, ...]] = _rank_key,
 ) -> list[Comparison]:
     if not destinations:
         return []
@@ -292,7 +327,7 @@ def _usable_comparisons(
         comparison = compare_for(original, candidate, destinations, max_price_increase=tolerance)
         if comparison.verdict is not Verdict.UNUSABLE:
             usable.append(comparison)
-    return sorted(usable, key=_rank_key)
+    return sorted(usable, key=key)
 
 
 def rank_alternatives(
@@ -381,6 +416,31 @@ def rank_alternatives_for(
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
     ranked = _usable_comparisons(original, candidates, destinations, _tolerance(max_price_increase))
     return [Alternative.from_comparison(c) for c in ranked[:limit]]
+
+
+def rank_suggestions_for(
+    original: Package,
+    candidates: Iterable[Package],
+    destinations: Sequence[str],
+    *,
+    max_price_increase: Decimal | float,
+    limit: int | None = 10,
+) -> list[Alternative]:
+    """What to suggest to a person instead of `original`, best first, at most `limit` (None: all).
+
+    Every candidate equivalent or better in what it gives (data, days, SMS / calls / hotspot, same
+    currency) comes first, cheapest first, whatever its price: the tolerance bounds what is applied
+    automatically, not what is suggested, so each says whether it is `within_bound`. Then the
+    downgrades, fewest reasons first, then cheapest; a price is never one of their reasons. Held
+    to every one of `destinations` as :func:`rank_alternatives_for` is. Raises ValueError for a
+    negative limit, and as :func:`compare` does.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0 or None, got {limit}")
+    ranked = _usable_comparisons(
+        original, candidates, destinations, _tolerance(max_price_increase), key=_suggestion_key
+    )
+    return [Alternative.suggested(c) for c in ranked[:limit]]
 
 
 def best_replacement_for(

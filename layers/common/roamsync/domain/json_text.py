@@ -45,6 +45,10 @@ def _float(text: str) -> float | Decimal:
     return value
 
 
+def _refuse_constant(name: str) -> Decimal:
+    raise UnreadableJson(f"{name} is not a JSON value")
+
+
 def _constant(name: str) -> Decimal:
     # NaN, Infinity, -Infinity are not JSON; kept as non-finite Decimals so a range check rejects them.
     try:
@@ -53,12 +57,17 @@ def _constant(name: str) -> Decimal:
         raise UnreadableJson(f"unknown constant {name!r}") from None
 
 
-def parse_json(text: bytes | str) -> Any:
-    """The value `text` holds. Raises UnreadableJson for anything that is not readable JSON."""
+def parse_json(text: bytes | str, *, constants: bool = True) -> Any:
+    """The value `text` holds. Raises UnreadableJson for anything that is not readable JSON.
+
+    `constants=False` refuses NaN, Infinity and -Infinity too (they are not JSON; a client sending
+    them sent malformed JSON), where by default they become non-finite Decimals.
+    """
+    constant = _constant if constants else _refuse_constant
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
-        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=constant)
     except UnreadableJson:
         raise
     except (ValueError, RecursionError, UnicodeDecodeError, TypeError) as exc:

@@ -23,12 +23,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-from roamsync.domain.equivalence import Alternative, destinations_for, rank_alternatives_for
+from roamsync.domain.equivalence import Alternative, destinations_for, rank_suggestions_for
 from roamsync.domain.errors import StorageError, UpstreamAuthError, UpstreamError, UpstreamTimeout
 from roamsync.domain.my_packages import package_promised_by
 from roamsync.observability import add_count, get_logger
@@ -41,7 +41,7 @@ from roamsync.services.catalog import (
 )
 from roamsync.services.ports import Clock
 
-CACHE_KEY_VERSION = "v1"  # bump when the cached record's shape changes: old records then miss
+CACHE_KEY_VERSION = "v2"  # bump when the cached record's shape changes: old records then miss
 ALTERNATIVES_LIMIT = 5
 
 Action = Literal["proceed", "warn", "block"]
@@ -79,9 +79,18 @@ class CachedEntry(Protocol):
 
 
 class CheckoutCache(Protocol):
-    def get(self, key: str) -> CachedEntry | None: ...
+    """Cached answers, keyed within a generation that a clear bumps. A validation reads the
+    generation once, when it starts, and both looks up and stores under it: an answer computed
+    while the cache was being cleared is stored under the old generation, which is never read again.
+    """
 
-    def put(self, key: str, result: Mapping[str, Any], ttl_seconds: float) -> None: ...
+    def generation(self) -> int: ...
+
+    def get(self, key: str, *, generation: int | None = None) -> CachedEntry | None: ...
+
+    def put(
+        self, key: str, result: Mapping[str, Any], ttl_seconds: float, *, generation: int | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -168,17 +177,20 @@ def validate_checkout(
         my_package_id=my_package_id, package_id=package_id, packages=packages, my_packages=my_packages
     )
     key = cache_key(target)
-    hit = _cached_answer(cache, key)
+    generation = _cache_generation(cache)  # fixed now: a clear from here on is not undone by our put
+    hit = _cached_answer(cache, key, generation) if generation is not None else None
     if hit is not None:
+        hit = _with_current_alternatives(hit, target, packages, max_price_increase, alternatives_limit)
         _count_validation(hit)
         return hit
 
     answer, cacheable = _decide(
         target, confirm_upstream, packages, max_price_increase, alternatives_limit, remaining=remaining
     )
-    if cacheable:
+    if cacheable and generation is not None:
+        record = {**answer.record(), "checkedAt": clock().isoformat()}
         try:
-            cache.put(key, {**answer.record(), "checkedAt": clock().isoformat()}, cache_ttl_seconds)
+            cache.put(key, record, cache_ttl_seconds, generation=generation)
         except StorageError as exc:
             get_logger().warning("validation cache not written", extra={"error": str(exc)})
             add_count("CheckoutCacheErrors")
@@ -210,9 +222,43 @@ def cache_key(target: Target) -> str:
     return f"checkout:{CACHE_KEY_VERSION}:{kind}:{ident}:{digest}"
 
 
-def _cached_answer(cache: CheckoutCache, key: str) -> CheckoutAnswer | None:
+def _cache_generation(cache: CheckoutCache) -> int | None:
+    """The cache's current generation, or None when it cannot be read (then the cache is skipped)."""
     try:
-        entry = cache.get(key)
+        return cache.generation()
+    except StorageError as exc:
+        get_logger().warning("validation cache generation unreadable", extra={"error": str(exc)})
+        add_count("CheckoutCacheErrors")
+        return None
+
+
+def _with_current_alternatives(
+    answer: CheckoutAnswer,
+    target: Target,
+    packages: PackageLookup,
+    max_price_increase: Decimal | float,
+    limit: int,
+) -> CheckoutAnswer:
+    """A cached answer whose alternatives the catalog still stands behind: each still active at the
+    price shown. When one is not (a sync since deactivated or repriced it), the alternatives are
+    ranked again from the catalog (no Roamify call). Raises StorageError when the catalog cannot
+    be read."""
+    if not answer.alternatives:
+        return answer
+    for shown in answer.alternatives:
+        current = packages.get(str(shown.get("packageId")))
+        if current is None or current.status != "active" or _money(current.price) != shown.get("price"):
+            break
+    else:
+        return answer
+    add_count("CheckoutAlternativesRefreshed")
+    ranked = alternatives_for(target, packages, max_price_increase, limit)
+    return replace(answer, alternatives=tuple(alternative_json(a) for a in ranked))
+
+
+def _cached_answer(cache: CheckoutCache, key: str, generation: int) -> CheckoutAnswer | None:
+    try:
+        entry = cache.get(key, generation=generation)
     except StorageError as exc:
         # The cache only saves a Roamify call; a failing one must not fail the checkout.
         get_logger().warning("validation cache unreadable", extra={"error": str(exc)})
@@ -284,12 +330,14 @@ def _decide(
 def alternatives_for(
     target: Target, packages: PackageLookup, max_price_increase: Decimal | float, limit: int
 ) -> list[Alternative]:
-    """Ranked alternatives to `target`: equivalent-or-better first (cheapest first), then downgrades.
+    """Ranked alternatives to `target`: every plan equivalent or better in what it gives first,
+    cheapest first, whether or not its price is within the automatic fallback bound (each says so),
+    then the downgrades (domain.equivalence `rank_suggestions_for`).
 
     Candidates come from Queries on the country and region indexes. When the customer's country is
     unknown (a multi-country package bought by packageId, or a row whose country the package does
     not cover), they are held to every country the original covers (domain.equivalence
-    `destinations_for` / `rank_alternatives_for`): only candidates covering all of them are offered.
+    `destinations_for`): only candidates covering all of them are offered.
     """
     row = target.my_package
     original = target.package or (package_promised_by(row, strict=False) if row else None)
@@ -299,7 +347,7 @@ def alternatives_for(
     if not destinations:
         return []
     candidates = candidate_packages(original, destinations[0], packages)
-    return rank_alternatives_for(
+    return rank_suggestions_for(
         original, candidates, destinations, max_price_increase=max_price_increase, limit=limit
     )
 
@@ -323,6 +371,7 @@ def alternative_json(alternative: Alternative) -> dict[str, Any]:
         "downgrade": alternative.downgrade,
         "reasons": list(alternative.reasons),
         "priceDifference": _money(alternative.price_difference),
+        "withinFallbackBound": alternative.within_bound,
     }
 
 

@@ -102,22 +102,28 @@ def upstream_catalog(container: Container, simulator: Any) -> dict[str, Package]
     return _CATALOGS[key]
 
 
+def shop_settings(roamify_url: str, **overrides: Any) -> Any:
+    """The shop's settings: short timeouts (a timed-out create gives up after 0.5 s while the
+    simulator hangs for 1 s), a 10 s order budget, `overrides` on top."""
+    values: dict[str, Any] = {
+        "roamify_connect_timeout_seconds": 0.5,
+        "order_create_timeout_seconds": 0.5,
+        "order_lookup_timeout_seconds": 0.5,
+        "order_lookup_max_attempts": 2,
+        "order_breaker_failure_threshold": BREAKER_THRESHOLD,
+        "order_breaker_cooldown_seconds": 30,
+        "order_time_budget_seconds": 10,
+        "order_deadline_margin_seconds": 0.5,
+        **overrides,
+    }
+    return make_settings(roamify_url, **values)
+
+
 @contextmanager
-def running_shop(simulator: Any, monkeypatch: pytest.MonkeyPatch, *, full_catalog: bool) -> Iterator[Shop]:
-    # Short timeouts: a timed-out create gives up after 0.5 s while the simulator hangs for 1 s.
-    container = Container(
-        make_settings(
-            simulator.url,
-            roamify_connect_timeout_seconds=0.5,
-            order_create_timeout_seconds=0.5,
-            order_lookup_timeout_seconds=0.5,
-            order_lookup_max_attempts=2,
-            order_breaker_failure_threshold=BREAKER_THRESHOLD,
-            order_breaker_cooldown_seconds=30,
-            order_time_budget_seconds=10,
-            order_deadline_margin_seconds=0.5,
-        )
-    )
+def running_shop(
+    simulator: Any, monkeypatch: pytest.MonkeyPatch, *, full_catalog: bool, **overrides: Any
+) -> Iterator[Shop]:
+    container = Container(shop_settings(simulator.url, **overrides))
     simulator.faults.timeout_seconds = 1.0
     # The authorizer reads the client token from the environment, as in AWS.
     monkeypatch.setenv("CLIENT_TOKEN", CLIENT_TOKEN)
@@ -184,6 +190,11 @@ _PICKS: dict[tuple[str, ...], Picks] = {}
 
 @pytest.fixture
 def picks(shop: Shop) -> Picks:
+    return picks_for(shop)
+
+
+def picks_for(shop: Shop) -> Picks:
+    """The packages the tests order, picked from the simulator's catalog by the service's rules."""
     key = tuple(shop.sim.package_ids())
     if key not in _PICKS:
         upstream = upstream_catalog(shop.container, shop.sim)

@@ -208,23 +208,26 @@ class CircuitBreaker:
         Timeouts, 5xx and 429 count as failures; any other answer, an answered 4xx included,
         counts as Roamify being up. The call's own exception is re-raised unchanged.
         """
-        self._admit()
+        trial = self._admit()
         try:
             result = fn(*args, **kwargs)
         except BREAKER_FAILURES:
-            self._record(failed=True)
+            self._record(failed=True, trial=trial)
             raise
         except UpstreamError:
-            self._record(failed=False)
+            self._record(failed=False, trial=trial)
             raise
         except BaseException:
-            self._release_trial()
+            if trial:
+                self._release_trial()
             raise
-        self._record(failed=False)
+        self._record(failed=False, trial=trial)
         return result
 
-    def _admit(self) -> None:
+    def _admit(self) -> bool:
+        """Let a call through or raise CircuitOpen; True when the call is the half-open trial."""
         change = None
+        trial = False
         with self._lock:
             if self._state is BreakerState.OPEN:
                 waited = self._clock() - self._opened_at
@@ -235,28 +238,31 @@ class CircuitBreaker:
             if self._state is BreakerState.HALF_OPEN:
                 if self._trial_in_flight:
                     raise CircuitOpen(1.0)
-                self._trial_in_flight = True
+                self._trial_in_flight = trial = True
         if change:
             self._on_change(*change)
+        return trial
 
     def _release_trial(self) -> None:
         with self._lock:
             self._trial_in_flight = False
 
-    def _record(self, *, failed: bool) -> None:
+    def _record(self, *, failed: bool, trial: bool) -> None:
         change = None
         with self._lock:
             old = self._state
-            self._trial_in_flight = False
-            if not failed:
-                self._failures = 0
-                if old is BreakerState.HALF_OPEN:
-                    self._state = BreakerState.CLOSED
-            else:
-                self._failures += 1
-                if old is BreakerState.HALF_OPEN or (
-                    old is BreakerState.CLOSED and self._failures >= self.failure_threshold
-                ):
+            if trial:
+                # Only the trial decides the half-open state: its outcome closes or reopens it.
+                self._trial_in_flight = False
+                self._failures = 0 if not failed else self._failures + 1
+                self._state = BreakerState.OPEN if failed else BreakerState.CLOSED
+                if failed:
+                    self._opened_at = self._clock()
+            elif old is BreakerState.CLOSED:
+                # A call admitted while closed counts only while it is still closed: one that ends
+                # after the breaker opened (or during the trial) says nothing the trial does not.
+                self._failures = self._failures + 1 if failed else 0
+                if self._failures >= self.failure_threshold:
                     self._state = BreakerState.OPEN
                     self._opened_at = self._clock()
             if self._state is not old:

@@ -18,6 +18,7 @@ import pytest
 from roamsync.container import Container, set_container
 from roamsync_dev.simulator import SocketFault
 from tests.fakes.orders import FakeCatalog
+from tests.integration.test_alarm_metrics import alarm_on, emf
 from tests.integration.test_orders import (
     TOLERANCE,
     Picks,
@@ -92,7 +93,9 @@ def test_an_answered_500_whose_order_shows_up_late_is_found_and_never_ordered_tw
 def test_an_answered_500_whose_order_stays_invisible_past_the_budget_is_unknown_not_resent(
     shop: Shop, picks: Picks
 ) -> None:
-    # given a commit that lookups see only after a minute, far beyond the 10 s budget
+    # given a shop that lets a commit 20 s to show, more than its 10 s budget has, and a commit
+    # that lookups see only after a minute
+    set_container(Container(shop_settings(shop.sim.url, order_commit_visibility_seconds=20.0)))
     shop.sim.faults.error_after_commit_next = 1
     shop.sim.faults.late_visible_seconds = 60.0
 
@@ -286,3 +289,18 @@ def test_an_undocumented_404_from_the_single_lookup_proves_nothing(shop: Shop, p
     assert response.status_code == 201, response.text
     assert list(orders_by_request(shop).values()) == [1]
     assert shop.upstream_order_posts() == 1
+
+
+def test_an_order_needing_review_publishes_the_metric_its_alarm_watches(
+    shop: Shop, picks: Picks, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shop.sim.faults.order_answer = "cancelled"
+    shop.sim.faults.order_answer_next = 1
+    capsys.readouterr()
+
+    response = shop.post(order_body(picks.live))
+
+    assert response.json["status"] == "NEEDS_REVIEW"
+    namespace, dimensions, value = emf(capsys.readouterr().out)["OrdersNeedingReview"]
+    assert (namespace, dimensions) == alarm_on("OrdersNeedingReview")
+    assert value == 1

@@ -43,7 +43,8 @@ sync       random_500, slow, rate_limit_429, failed_page, outage,      throttle,
 nightly    (as sync)                                                   throttle, unprocessed, race
 checkout   random_500, slow, rate_limit_429, outage                    throttle, race
 orders     random_500, error_after_commit, timeout_after_commit,       throttle, race
-           slow, rate_limit_429, outage
+           slow, rate_limit_429, outage, order_cut, order_drip,
+           order_reset, order_reset_before, late_visible_commit
 =========  =========================================================  =============================
 
 n/a: ``error_after_commit`` / ``timeout_after_commit`` fault only order creation (``POST
@@ -119,6 +120,14 @@ def _socket(sim: Any, kind: Any, **fields: Any) -> None:
     sim.faults.socket_faults = [SocketFault(kind, method="GET", path=PACKAGES, **fields)]
 
 
+ORDER = "/api/esim/order"
+
+
+def _order_socket(sim: Any, kind: Any, **fields: Any) -> None:
+    """A fresh socket fault on the next order creation (a fault is spent as it fires)."""
+    sim.faults.socket_faults = [SocketFault(kind, method="POST", path=ORDER, **fields)]
+
+
 UPSTREAM: dict[str, Callable[[Any], None]] = {
     "none": _set(),
     "random_500": _set(random_500_rate=0.3),
@@ -136,6 +145,13 @@ UPSTREAM: dict[str, Callable[[Any], None]] = {
     "drip": lambda sim: _socket(sim, "drip", page=1, drip_bytes=64, drip_interval=0.05),
     "reset": lambda sim: _socket(sim, "reset", page=2),
     "out_of_range": lambda sim: sim.inject_raw_packages(1, out_of_range_packages()),
+    # Order faults of a hostile upstream, played on the creation's TCP connection, and a commit
+    # answered 500 that lookups see only a second later.
+    "order_cut": lambda sim: _order_socket(sim, "cut"),
+    "order_drip": lambda sim: _order_socket(sim, "drip", drip_bytes=4, drip_interval=0.05),
+    "order_reset": lambda sim: _order_socket(sim, "reset"),
+    "order_reset_before": lambda sim: _order_socket(sim, "reset", before_response=True),
+    "late_visible_commit": _set(error_after_commit_next=1, late_visible_seconds=1.0),
 }
 CATALOG_FAULTS = ("shifted", "null_record", "cut_body", "drip", "reset", "out_of_range")
 RECOVERABLE = set(CATALOG_FAULTS)
@@ -150,6 +166,11 @@ PATH_UPSTREAM = {
         "slow",
         "rate_limit_429",
         "outage",
+        "order_cut",
+        "order_drip",
+        "order_reset",
+        "order_reset_before",
+        "late_visible_commit",
     ),
 }
 PATH_DYNAMO = {

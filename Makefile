@@ -101,7 +101,8 @@ bench: install  ## benchmark figures (not a test): sync at 1k/10k/50k, a 28k cra
 	$(BIN)/python -m roamsync_dev.bench_crawl --size 28000 --concurrency 1 4
 	$(BIN)/python -m roamsync_dev.bench_checkout
 	$(BIN)/python -m roamsync_dev.bench_orders
-	$(BIN)/python -m roamsync_dev.soak_orders
+	$(BIN)/python -m roamsync_dev.soak_orders --orders 2000 --workers 8
+	$(BIN)/python -m roamsync_dev.soak_orders --orders 2000 --workers 8 --after-commit-500 0 --cut 0 --no-price-moves
 	$(BIN)/python -m roamsync_dev.coldstart
 
 .PHONY: clean

@@ -7,13 +7,16 @@ POST needs an `Idempotency-Key` header (1-200 characters) and `{"myPackageId" | 
   roamifyOrderId, referenceId}`;
 * 200 the same key and body again: the same body as it stands now, with `Idempotent-Replayed:
   true`; nothing is placed (a 409 / 202 / 503 outcome is replayed with its own status);
-* 202 UNKNOWN (Roamify failed and could not say whether the order exists; GET reconciles it) or
-  PENDING (another request with this key is still at work);
+* 202 UNKNOWN (Roamify failed and could not say whether the order exists; GET reconciles it),
+  PENDING (another request with this key is still at work) or NEEDS_REVIEW (an upstream order
+  exists but is not what was asked, or charged above the bound: `review` says how; nothing more
+  is ordered, an operator settles it);
 * 400 bad input, 404 unknown id, 422 the key was used for another body — nothing written or sent;
 * 409 `{"error": {...}, "alternatives": [...]}`: the package is gone and nothing equivalent-or-
   better exists; nothing ordered;
-* 503 + Retry-After: Roamify is down (breaker open: answered at once, nothing written) or failed
-  with nothing ordered (the same key may be sent again and tries again);
+* 503 + Retry-After: Roamify is down (breaker open: answered at once, nothing written; a refused
+  connection or Roamify's own 503: answered at once) or failed with nothing ordered (the same key
+  may be sent again and tries again);
 * 502 Roamify rejected the order as malformed.
 
 GET answers the order with its attempts, reconciling an UNKNOWN one first (lookups only).
@@ -199,6 +202,8 @@ def _reply(placement: Placement) -> Response[str]:
         return json_response(200 if placement.replayed else 201, order.summary(), headers)
     if order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
         return json_response(202, order.summary(), headers)
+    if order.status is OrderStatus.NEEDS_REVIEW:
+        return json_response(202, {**order.summary(), "review": list(order.review)}, headers)
     failure = order.failure
     assert failure is not None  # noqa: S101 - a FAILED order always carries its failure  # nosec B101
     error = {"code": failure.reason.value, "message": failure.message, "orderId": order.order_id}
@@ -233,7 +238,10 @@ def _key_reused(exc: IdempotencyKeyReused) -> Response[str]:
     responses={
         201: {"description": "placed"},
         200: {"description": "the same key again: the same order, nothing placed"},
-        202: {"description": "outcome unknown or still in progress; GET the order later"},
+        202: {
+            "description": "outcome unknown or still in progress (GET the order later), or "
+            "NEEDS_REVIEW: Roamify's order is not what was asked"
+        },
         404: {"description": "no such package of the shop's"},
         409: {"description": "no equivalent-or-better package; alternatives offered"},
         422: {"description": "the key was used for a different body"},

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from roamsync.domain.errors import Conflict, UpstreamUnavailable
@@ -128,6 +129,8 @@ class FakeRoamify:
     timeouts: list[tuple[float, float] | None] = field(default_factory=list)
     # referenceId -> how many more lookups miss its (late-committing) order
     unseen: dict[str, int] = field(default_factory=dict)
+    # packageId -> the price Roamify lists it at now (absent: 0, always within any bound)
+    prices: dict[str, Decimal] = field(default_factory=dict)
 
     def create_order(
         self, package_id: str, quantity: int, reference_id: str, *, timeout: tuple[float, float] | None = None
@@ -141,6 +144,8 @@ class FakeRoamify:
         order = {
             "id": f"ord_{len(self.orders) + 1}",
             "referenceId": reference_id,
+            "status": "COMPLETED",
+            "total": float(self.prices.get(package_id, Decimal(0)) * quantity),
             "items": [{"packageId": package_id} for _ in range(quantity)],
         }
         if script.commit:
@@ -152,7 +157,11 @@ class FakeRoamify:
         return order
 
     def find_order(
-        self, *, reference_id: str | None = None, order_id: str | None = None
+        self,
+        *,
+        reference_id: str | None = None,
+        order_id: str | None = None,
+        remaining: Callable[[], float] | None = None,
     ) -> dict[str, Any] | None:
         self.calls.append(("find", reference_id))
         if self.lookup_errors:
@@ -162,15 +171,15 @@ class FakeRoamify:
             return None
         return next((o for o in self.orders if o["referenceId"] == reference_id), None)
 
-    def package_nodes(self, package_id: str) -> list[Any]:
+    def current_price(
+        self, package_id: str, *, remaining: Callable[[], float] | None = None
+    ) -> Decimal | None:
         self.calls.append(("package", package_id))
         if self.package_lookup_errors:
             raise self.package_lookup_errors.pop(0)
-        return (
-            [{"countryCode": "XX", "packages": [{"packageId": package_id}]}]
-            if package_id in self.listed
-            else []
-        )
+        if package_id not in self.listed:
+            return None
+        return self.prices.get(package_id, Decimal(0))
 
     def created_for(self) -> list[str]:
         return [o["items"][0]["packageId"] for o in self.orders]

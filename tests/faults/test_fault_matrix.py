@@ -24,7 +24,10 @@ after the headers, at the socket), ``drip`` (page 1 drips in 64 bytes per 50 ms,
 call's deadline), ``out_of_range`` (page 1 carries records with 1e999, 1e300, -1e400, NaN and a
 5,000-digit number), and checkout's own socket faults: ``live_cut`` / ``live_drip`` /
 ``live_reset`` (every answer to its live ``?packageId=`` check cut off mid-body, dripping a byte
-per 50 ms, or reset after the headers). After a catalog fault the sync run must have succeeded,
+per 50 ms, or reset after the headers), and the order creation's: ``order_cut`` / ``order_drip``
+/ ``order_reset`` (the order is created, its answer cut off, dripping 4 bytes per 50 ms, or reset),
+``order_reset_before`` (reset before anything is created) and ``late_visible_commit`` (created,
+answered 500, seen by lookups only a second later). After a catalog fault the sync run must have succeeded,
 the package Roamify stopped listing must be inactive, and every package Roamify still lists must be
 active.
 
@@ -36,7 +39,7 @@ the sync worker's run claimed by two deliveries of its event; two nightly runs f
 row; two validations of one package while the cache is cleared; two order requests with one
 ``Idempotency-Key``), with moto's conditional writes made atomic as DynamoDB's are.
 
-What runs (92 cases) and what is n/a:
+What runs (102 cases) and what is n/a:
 
 =========  =========================================================  =============================
 path       upstream faults                                             DynamoDB faults
@@ -47,7 +50,8 @@ nightly    (as sync)                                                   throttle,
 checkout   random_500, slow, rate_limit_429, outage, live_cut,         throttle, race
            live_drip, live_reset
 orders     random_500, error_after_commit, timeout_after_commit,       throttle, race
-           slow, rate_limit_429, outage
+           slow, rate_limit_429, outage, order_cut, order_drip,
+           order_reset, order_reset_before, late_visible_commit
 =========  =========================================================  =============================
 
 n/a: ``error_after_commit`` / ``timeout_after_commit`` fault only order creation (``POST
@@ -123,6 +127,14 @@ def _socket(sim: Any, kind: Any, **fields: Any) -> None:
     sim.faults.socket_faults = [SocketFault(kind, method="GET", path=PACKAGES, **fields)]
 
 
+ORDER = "/api/esim/order"
+
+
+def _order_socket(sim: Any, kind: Any, **fields: Any) -> None:
+    """A fresh socket fault on the next order creation (a fault is spent as it fires)."""
+    sim.faults.socket_faults = [SocketFault(kind, method="POST", path=ORDER, **fields)]
+
+
 UPSTREAM: dict[str, Callable[[Any], None]] = {
     "none": _set(),
     "random_500": _set(random_500_rate=0.3),
@@ -145,6 +157,13 @@ UPSTREAM: dict[str, Callable[[Any], None]] = {
     "live_cut": lambda sim: _socket(sim, "cut", count=-1),
     "live_drip": lambda sim: _socket(sim, "drip", count=-1, drip_bytes=1, drip_interval=0.05),
     "live_reset": lambda sim: _socket(sim, "reset", count=-1),
+    # Order faults of a hostile upstream, played on the creation's TCP connection, and a commit
+    # answered 500 that lookups see only a second later.
+    "order_cut": lambda sim: _order_socket(sim, "cut"),
+    "order_drip": lambda sim: _order_socket(sim, "drip", drip_bytes=4, drip_interval=0.05),
+    "order_reset": lambda sim: _order_socket(sim, "reset"),
+    "order_reset_before": lambda sim: _order_socket(sim, "reset", before_response=True),
+    "late_visible_commit": _set(error_after_commit_next=1, late_visible_seconds=1.0),
 }
 CATALOG_FAULTS = ("shifted", "null_record", "cut_body", "drip", "reset", "out_of_range")
 LIVE_CHECK_FAULTS = ("live_cut", "live_drip", "live_reset")
@@ -160,6 +179,11 @@ PATH_UPSTREAM = {
         "slow",
         "rate_limit_429",
         "outage",
+        "order_cut",
+        "order_drip",
+        "order_reset",
+        "order_reset_before",
+        "late_visible_commit",
     ),
 }
 PATH_DYNAMO = {

@@ -27,6 +27,7 @@ from roamsync.services.catalog import candidate_packages, destination_of
 from roamsync.settings import reset_settings
 from roamsync_dev import lambda_runtime
 from roamsync_dev.gateway import Gateway
+from roamsync_dev.simulator import SocketFault
 from tests.conftest import REGION, TABLE_NAMES, make_settings
 from tests.fakes.orders import FakeCatalog
 
@@ -102,22 +103,28 @@ def upstream_catalog(container: Container, simulator: Any) -> dict[str, Package]
     return _CATALOGS[key]
 
 
+def shop_settings(roamify_url: str, **overrides: Any) -> Any:
+    """The shop's settings: short timeouts (a timed-out create gives up after 0.5 s while the
+    simulator hangs for 1 s), a 10 s order budget, `overrides` on top."""
+    values: dict[str, Any] = {
+        "roamify_connect_timeout_seconds": 0.5,
+        "order_create_timeout_seconds": 0.5,
+        "order_lookup_timeout_seconds": 0.5,
+        "order_lookup_max_attempts": 2,
+        "order_breaker_failure_threshold": BREAKER_THRESHOLD,
+        "order_breaker_cooldown_seconds": 30,
+        "order_time_budget_seconds": 10,
+        "order_deadline_margin_seconds": 0.5,
+        **overrides,
+    }
+    return make_settings(roamify_url, **values)
+
+
 @contextmanager
-def running_shop(simulator: Any, monkeypatch: pytest.MonkeyPatch, *, full_catalog: bool) -> Iterator[Shop]:
-    # Short timeouts: a timed-out create gives up after 0.5 s while the simulator hangs for 1 s.
-    container = Container(
-        make_settings(
-            simulator.url,
-            roamify_connect_timeout_seconds=0.5,
-            order_create_timeout_seconds=0.5,
-            order_lookup_timeout_seconds=0.5,
-            order_lookup_max_attempts=2,
-            order_breaker_failure_threshold=BREAKER_THRESHOLD,
-            order_breaker_cooldown_seconds=30,
-            order_time_budget_seconds=10,
-            order_deadline_margin_seconds=0.5,
-        )
-    )
+def running_shop(
+    simulator: Any, monkeypatch: pytest.MonkeyPatch, *, full_catalog: bool, **overrides: Any
+) -> Iterator[Shop]:
+    container = Container(shop_settings(simulator.url, **overrides))
     simulator.faults.timeout_seconds = 1.0
     # The authorizer reads the client token from the environment, as in AWS.
     monkeypatch.setenv("CLIENT_TOKEN", CLIENT_TOKEN)
@@ -184,6 +191,11 @@ _PICKS: dict[tuple[str, ...], Picks] = {}
 
 @pytest.fixture
 def picks(shop: Shop) -> Picks:
+    return picks_for(shop)
+
+
+def picks_for(shop: Shop) -> Picks:
+    """The packages the tests order, picked from the simulator's catalog by the service's rules."""
     key = tuple(shop.sim.package_ids())
     if key not in _PICKS:
         upstream = upstream_catalog(shop.container, shop.sim)
@@ -384,12 +396,12 @@ def test_a_gateway_504_while_the_order_commits_late_gives_exactly_one_order(shop
     # when it is ordered
     response = shop.post(order_body(package))
 
-    # then no second attempt is sent: the outcome is UNKNOWN, and Roamify holds exactly one order
-    assert response.status_code == 202, response.text
-    assert response.json["status"] == "UNKNOWN"
+    # then no second attempt is sent: the lookups, spaced, find the one order Roamify holds
+    assert response.status_code == 201, response.text
+    assert response.json["status"] == "PLACED"
     assert shop.upstream_order_posts() == 1
     [upstream] = shop.sim.orders
-    # and a later read finds that order, as does the same key again, still without a second one
+    # and a read shows that order, as does the same key again, still without a second one
     read = shop.get(response.json["orderId"])
     assert read.json["status"] == "PLACED"
     assert read.json["roamifyOrderId"] == upstream["id"]
@@ -407,7 +419,8 @@ def test_an_unreadable_2xx_is_not_followed_by_a_blind_retry(shop: Shop, picks: P
 
     response = shop.post(order_body(package))
 
-    assert response.status_code == 202, response.text
+    # then the lookups find the order: one order, no fallback
+    assert response.status_code == 201, response.text
     assert response.json["fallbackUsed"] is False
     assert shop.upstream_order_posts() == 1
     assert len(shop.sim.orders) == 1
@@ -491,11 +504,9 @@ def test_roamify_down_answers_503_fast_once_the_breaker_opens_and_orders_nothing
     package = picks.live
     shop.sim.faults.outage = True
 
-    # while the breaker counts failures, an order ends UNKNOWN (202: Roamify could not say);
-    # within the threshold's worth of requests the breaker opens and the answer becomes 503
+    # Roamify's own 503 says it created nothing: 503 at once, while the breaker counts the failures
     statuses = [shop.post(order_body(package), key=f"down-{i}").status_code for i in range(BREAKER_THRESHOLD)]
-    assert statuses[0] == 202
-    assert statuses[-1] == 503
+    assert statuses == [503] * BREAKER_THRESHOLD
     records = len(shop.order_records())
     upstream_calls = sum(shop.sim.request_counts.values())
 
@@ -576,7 +587,9 @@ def test_an_unknown_order_is_answered_202_and_a_later_get_reconciles_it_to_place
 ) -> None:
     package = picks.live
     shop.sim.faults.error_after_commit_next = 1  # created, then a 500 …
-    shop.sim.faults.lookup_500_next = 2  # … and the lookup (and its retry) fail too
+    # … and every lookup fails for as long as the request has: the list reset, get-one a 500
+    shop.sim.faults.lookup_500_next = 1000
+    shop.sim.faults.socket_faults = [SocketFault(kind="reset", path="/api/esim/orders", count=-1)]
 
     response = shop.post(order_body(package))
 
@@ -585,6 +598,9 @@ def test_an_unknown_order_is_answered_202_and_a_later_get_reconciles_it_to_place
     assert response.json["roamifyOrderId"] is None
     assert len(shop.sim.orders) == 1
 
+    # when Roamify answers again (and a fresh container, whose breaker has not seen the failures)
+    shop.sim.reset_faults()
+    set_container(Container(shop_settings(shop.sim.url)))
     read = shop.get(response.json["orderId"])
 
     assert read.status_code == 200

@@ -136,3 +136,15 @@ def test_the_dashboard_is_json_and_shows_every_alarm(resources: dict[str, Any]) 
         "Throttles",
     ):
         assert name in metrics
+
+
+def test_an_order_needing_review_pages_at_once(resources: dict[str, Any]) -> None:
+    alarm = resources["OrdersNeedingReviewAlarm"]["Properties"]
+
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Roamsync", "OrdersNeedingReview")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "roamsync"}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )

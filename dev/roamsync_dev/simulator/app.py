@@ -589,9 +589,14 @@ class RoamifySimulator:
         with self._lock:
             if any(package_id not in self._active for package_id, _ in items):
                 return _failed(500, "Unknown error")  # what Roamify answers for an unknown/stale id
-            order = self._new_order(items, reference_id)
-            self._orders.append(order)  # no dedupe on referenceId: a second POST is a second order
             faults = self.faults
+            order = self._new_order(self._answer_fault_items(items), reference_id)
+            if faults.order_answer_next > 0:
+                faults.order_answer_next -= 1
+                self.injected_counts[f"order answer {faults.order_answer}"] += 1
+                if faults.order_answer == "cancelled":
+                    order["status"] = "CANCELLED"
+            self._orders.append(order)  # no dedupe on referenceId: a second POST is a second order
             if faults.proxy_error_next > 0 or faults.garbled_ok_next > 0:
                 self._make_late(order["id"])
                 if faults.proxy_error_next > 0:
@@ -622,6 +627,20 @@ class RoamifySimulator:
             time.sleep(faults.timeout_seconds)
         return _success(body)
 
+    def _answer_fault_items(self, items: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The items an order is created with: those asked for, unless an answer-content fault
+        (other_package, fewer_items) is due (call with the lock held)."""
+        faults = self.faults
+        if faults.order_answer_next <= 0:
+            return items
+        if faults.order_answer == "other_package":
+            asked = {package_id for package_id, _ in items}
+            other = next(pid for pid in sorted(self._active) if pid not in asked)
+            return [(other, quantity) for _, quantity in items]
+        if faults.order_answer == "fewer_items":
+            return [(package_id, quantity - 1) for package_id, quantity in items]
+        return items
+
     def _get_order(self, request: Request) -> Response:
         order_id, reference_id = request.args.get("orderId"), request.args.get("referenceId")
         if not order_id and not reference_id:
@@ -630,6 +649,10 @@ class RoamifySimulator:
             if self.faults.lookup_500_next > 0:
                 self.faults.lookup_500_next -= 1
                 return _failed(500, "Internal server error")
+            if self.faults.lookup_404_next > 0:
+                self.faults.lookup_404_next -= 1
+                self.injected_counts["lookup 404"] += 1
+                return _failed(404, "Order not found")
             # the oldest match wins when a referenceId was (wrongly) used twice
             key, wanted = ("id", order_id) if order_id else ("referenceId", reference_id)
             body = copy.deepcopy(next((o for o in self._visible_orders() if o[key] == wanted), None))

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 SocketFaultKind = Literal["cut", "drip", "reset"]
+# A 2xx order answer that is not what was asked: an order for another package, fewer eSIMs than
+# the quantity, or an order Roamify reports CANCELLED. The order created is the one answered.
+OrderAnswerFault = Literal["other_package", "fewer_items", "cancelled"]
 
 
 @dataclass
@@ -81,3 +84,9 @@ class Faults:
     # This catalog page carries one JSON `null` among its entries, taking one of its pageSize slots.
     null_record_page: int | None = None
     socket_faults: list[SocketFault] = field(default_factory=list)
+    # The next N order creations create, and answer 2xx with, an order unlike the request.
+    order_answer_next: int = 0
+    order_answer: OrderAnswerFault = "other_package"
+    # The next N get-one lookups (GET /api/esim/order) answer Roamify's JSON 404 whether or not the
+    # order exists: an answer the documentation never gives, so it proves nothing.
+    lookup_404_next: int = 0

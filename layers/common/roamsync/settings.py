@@ -59,9 +59,10 @@ class Settings(BaseSettings):
     dynamodb_batch_max_attempts: int = Field(default=8, ge=1, le=20)
     dynamodb_batch_base_backoff_ms: int = Field(default=25, ge=0)
 
-    # Order placement (DESIGN §3, §4, §6). Upstream creations per request, fallbacks included.
+    # Order placement. Upstream creations per request, fallbacks included: the time budget bounds
+    # them; this cap only bounds the size of the order record.
     order_max_quantity: int = Field(default=10, ge=1, le=1000)
-    order_max_attempts: int = Field(default=3, ge=1, le=10)
+    order_max_attempts: int = Field(default=10, ge=1, le=20)
     # The order path's own Roamify timeouts and retries, small enough that create + lookup + a
     # package check fit in `order_time_budget_seconds`, itself well inside API Gateway's 29 s.
     order_create_timeout_seconds: float = Field(default=8.0, gt=0)
@@ -71,7 +72,12 @@ class Settings(BaseSettings):
     order_deadline_margin_seconds: float = Field(default=1.5, ge=0)
     # After a timeout, a lookup that finds nothing proves nothing until this long has passed.
     order_unknown_grace_seconds: float = Field(default=120.0, ge=0)
-    order_breaker_failure_threshold: int = Field(default=5, ge=1)
+    # After Roamify's own 500 for a package it still lists, lookups keep looking this long before
+    # "not found" lets the order be sent again: a commit may take that long to become visible.
+    order_commit_visibility_seconds: float = Field(default=3.0, ge=0, le=20)
+    # Consecutive upstream failures that open the breaker: high enough that 20% of calls failing at
+    # random (0.2^10 = 1e-7) does not open it, low enough that a Roamify that is down does.
+    order_breaker_failure_threshold: int = Field(default=10, ge=1)
     order_breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
     # JSON {"Europe": ["esim-…", …]}: replaces the built-in region fallbacks region by region.
     order_region_fallbacks: str | None = None

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -50,6 +51,7 @@ from roamsync.observability import get_logger
 
 PACKAGES_PATH = "/api/esim/packages"
 ORDER_PATH = "/api/esim/order"
+ORDERS_PATH = "/api/esim/orders"
 HEALTH_PATH = "/api/health"
 # Guards against an upstream that ignores `page` and returns the same full page forever.
 MAX_CATALOG_PAGES = 5_000
@@ -557,14 +559,73 @@ class RoamifyClient:
         return _order_data(self._send("POST", ORDER_PATH, body=body, timeout=timeout, seconds=seconds))
 
     def find_order(
-        self, *, reference_id: str | None = None, order_id: str | None = None
+        self,
+        *,
+        reference_id: str | None = None,
+        order_id: str | None = None,
+        remaining: Callable[[], float] | None = None,
     ) -> dict[str, Any] | None:
-        """`GET /api/esim/order` by referenceId or orderId; None when Roamify has no such order."""
-        params = {"referenceId": reference_id} if reference_id else {"orderId": order_id}
+        """The order Roamify holds under `reference_id` (or `order_id`); None only when Roamify
+        said, in a way it documents, that there is none. Raises UpstreamError when it could not.
+
+        By referenceId, the order list filtered by it is asked first: `data.orders == []` is the
+        one documented "none". Should the list fail (or ignore the filter), the single lookup
+        `GET /api/esim/order` is asked: an order it answers is found, but its 404 / null / empty
+        answer is documented nowhere and proves nothing (UpstreamBadAnswer). By orderId only the
+        single lookup exists; there a 404 carrying Roamify's JSON error counts as none.
+        `remaining`: the seconds the caller has left (see `_get`).
+        """
+        if not reference_id:
+            try:
+                return _order_data(self._get(ORDER_PATH, {"orderId": order_id}, remaining=remaining))
+            except UpstreamNotFound as exc:
+                if exc.answered:
+                    return None
+                raise
+        listed: UpstreamError | None = None
         try:
-            return _order_data(self._get(ORDER_PATH, params))
-        except UpstreamNotFound:
+            orders = _listed_orders(
+                self._get(ORDERS_PATH, {"referenceId": reference_id}, remaining=remaining)
+            )
+        except UpstreamError as exc:
+            listed = exc
+        else:
+            matching = [o for o in orders if o.get("referenceId") == reference_id and o.get("id")]
+            if matching:
+                return matching[0]
+            if not orders:
+                return None
+            # The list answered other orders only: its filter was not honoured; ask the single lookup.
+        try:
+            return _order_data(self._get(ORDER_PATH, {"referenceId": reference_id}, remaining=remaining))
+        except (UpstreamNotFound, UpstreamBadAnswer) as exc:
+            raise UpstreamBadAnswer(
+                f"Roamify could not say whether order {reference_id} exists "
+                f"(list: {listed or 'filter not honoured'}; single lookup: {exc})"
+            ) from None
+
+    def current_price(
+        self, package_id: str, *, remaining: Callable[[], float] | None = None
+    ) -> Decimal | None:
+        """The price Roamify lists `package_id` at now; None when it does not list it (see
+        `package_nodes`). UpstreamBadAnswer when a listing of it carries no readable price."""
+        nodes = self.package_nodes(package_id, remaining=remaining)
+        if not nodes:
             return None
+        for node in nodes:
+            for record in _packages_of(node):
+                if _matches(record, package_id):
+                    price = record.get("price")
+                    if isinstance(price, bool) or not isinstance(price, int | float | str):
+                        break
+                    try:
+                        value = Decimal(str(price))
+                    except ArithmeticError:
+                        break
+                    if value.is_finite() and value >= 0:
+                        return value
+                    break
+        raise UpstreamBadAnswer(f"Roamify lists {package_id} without a readable price")
 
 
 def _country_nodes(body: Any) -> list[Any]:
@@ -700,6 +761,14 @@ class _Crawl:
 
 def _matches(record: dict[str, Any], package_id: str) -> bool:
     return record.get("packageId") == package_id
+
+
+def _listed_orders(body: Any) -> list[dict[str, Any]]:
+    data = body.get("data") if isinstance(body, dict) else None
+    orders = data.get("orders") if isinstance(data, dict) else None
+    if not isinstance(orders, list) or not all(isinstance(o, dict) for o in orders):
+        raise UpstreamBadAnswer("Roamify order list has no data.orders list of orders")
+    return orders
 
 
 def _order_data(body: Any) -> dict[str, Any]:

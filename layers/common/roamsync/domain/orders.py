@@ -2,9 +2,13 @@
 
 States (DESIGN §2, §4)::
 
-    PENDING ──▶ PLACED                      an upstream order exists (terminal)
+    PENDING ──▶ PLACED                      an upstream order exists, as asked (terminal)
+        │ ├───▶ NEEDS_REVIEW                an upstream order exists but Roamify's answer does not
+        │ │                                 match the request (package, items, quantity, status)
+        │ │                                 or charges more than the bound: an operator settles it
         │ ├───▶ FAILED                      nothing was ordered upstream; `failure` says why
-        │ └───▶ UNKNOWN ──▶ PLACED | FAILED an attempt's fate is in doubt; reconciled by lookup
+        │ └───▶ UNKNOWN ──▶ PLACED | NEEDS_REVIEW | FAILED
+        │                                   an attempt's fate is in doubt; reconciled by lookup
         ▲
         └─── FAILED(retryable) ─ the same Idempotency-Key again re-drives it (nothing was ordered)
 
@@ -47,6 +51,7 @@ class OrderStatus(StrEnum):
     PLACED = "PLACED"
     FAILED = "FAILED"
     UNKNOWN = "UNKNOWN"
+    NEEDS_REVIEW = "NEEDS_REVIEW"
 
 
 class AttemptOutcome(StrEnum):
@@ -145,10 +150,13 @@ class Failure(BaseModel):
 
 
 _ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
-    OrderStatus.PENDING: frozenset({OrderStatus.PLACED, OrderStatus.FAILED, OrderStatus.UNKNOWN}),
-    OrderStatus.UNKNOWN: frozenset({OrderStatus.PLACED, OrderStatus.FAILED}),
+    OrderStatus.PENDING: frozenset(
+        {OrderStatus.PLACED, OrderStatus.FAILED, OrderStatus.UNKNOWN, OrderStatus.NEEDS_REVIEW}
+    ),
+    OrderStatus.UNKNOWN: frozenset({OrderStatus.PLACED, OrderStatus.FAILED, OrderStatus.NEEDS_REVIEW}),
     OrderStatus.FAILED: frozenset({OrderStatus.PENDING}),  # only when retryable; checked below
     OrderStatus.PLACED: frozenset(),
+    OrderStatus.NEEDS_REVIEW: frozenset(),  # an upstream order exists: settled by an operator
 }
 
 
@@ -178,6 +186,8 @@ class Order(BaseModel):
     attempts: tuple[Attempt, ...] = ()
     failure: Failure | None = None
     alternatives: tuple[dict[str, Any], ...] = ()
+    # NEEDS_REVIEW: how Roamify's answer differs from the request (or overcharges), one line each.
+    review: tuple[str, ...] = ()
     created_at: datetime
     updated_at: datetime
     version: int = 0  # the stored version; 0 until first written
@@ -266,6 +276,7 @@ class Order(BaseModel):
             "attempts": [a.view() for a in self.attempts],
             "failure": failure,
             "alternatives": list(self.alternatives),
+            "review": list(self.review),
             "createdAt": self.created_at.isoformat(),
             "updatedAt": self.updated_at.isoformat(),
         }
@@ -325,6 +336,23 @@ class Order(BaseModel):
         attempts = (*self.attempts[:index], settled, *self.attempts[index + 1 :])
         return self.model_copy(update={"attempts": attempts, "updated_at": now})
 
+    def settled_by(self, roamify_order_id: str, now: datetime, review: Sequence[str] = ()) -> Order:
+        """PLACED when `review` is empty, else NEEDS_REVIEW with those reasons: the upstream order
+        exists either way (see `placed`)."""
+        if not review:
+            return self.placed(roamify_order_id, now)
+        attempt = self.placing_attempt
+        if attempt is None:
+            raise InvalidTransition(f"order {self.order_id}: no attempt created an upstream order")
+        return self._to(
+            OrderStatus.NEEDS_REVIEW,
+            now,
+            roamify_order_id=roamify_order_id,
+            package_id=attempt.package_id,
+            failure=None,
+            review=tuple(review),
+        )
+
     def placed(self, roamify_order_id: str, now: datetime) -> Order:
         """PLACED by the attempt that created the upstream order, with that attempt's package
         (→ PLACED from PENDING or UNKNOWN). Normally the latest attempt; an earlier one only when
@@ -373,6 +401,71 @@ class Order(BaseModel):
             self.status is OrderStatus.PENDING
             and (now - self.updated_at).total_seconds() > PENDING_LEASE_SECONDS
         )
+
+
+# --- what Roamify answered -----------------------------------------------------------------------
+
+# Order statuses that mean the order stands (the sample answers COMPLETED; PENDING exists too).
+STANDING_STATUSES = frozenset({"COMPLETED", "PENDING"})
+# Roamify's totals are in cents; a rounding difference below a cent is not an overcharge.
+TOTAL_ROUNDING = Decimal("0.005")
+
+
+def price_bound(original_price: Decimal, max_price_increase: Decimal | float) -> Decimal:
+    """The most one unit may cost: the original's price plus the automatic fallback tolerance."""
+    return original_price * (1 + Decimal(str(max_price_increase)))
+
+
+def review_reasons(
+    upstream: dict[str, Any],
+    *,
+    package_id: str,
+    quantity: int,
+    reference_id: str,
+    unit_bound: Decimal | None,
+) -> tuple[str, ...]:
+    """How Roamify's order `upstream` differs from what was asked: empty when it is exactly that.
+
+    Checked: the order's `status` (COMPLETED or PENDING), its `referenceId` when it has one, its
+    `items` (one per unit ordered, each for `package_id`) and its charged `total` against
+    `quantity` times `unit_bound` (skipped when no bound is known). Anything unreadable is a reason too.
+    """
+    reasons: list[str] = []
+    status = upstream.get("status")
+    if not isinstance(status, str) or status.upper() not in STANDING_STATUSES:
+        reasons.append(f"Roamify reports the order as {status!r}, not COMPLETED or PENDING")
+    answered_reference = upstream.get("referenceId")
+    if answered_reference is not None and answered_reference != reference_id:
+        reasons.append(f"the order carries referenceId {answered_reference!r}, not {reference_id!r}")
+    items = upstream.get("items")
+    if not isinstance(items, list):
+        reasons.append("the order lists no items")
+        items = []
+    if len(items) != quantity:
+        reasons.append(f"the order holds {len(items)} eSIM(s) where {quantity} were ordered")
+    others = sorted({str(i.get("packageId")) if isinstance(i, dict) else "?" for i in items} - {package_id})
+    if others:
+        reasons.append(f"the order is for {', '.join(others)}, not {package_id}")
+    if unit_bound is not None:
+        total = _decimal(upstream.get("total"))
+        if total is None:
+            reasons.append("the order's charged total cannot be read")
+        elif total > unit_bound * quantity + TOTAL_ROUNDING:
+            reasons.append(
+                f"charged {total} where at most {(unit_bound * quantity).quantize(Decimal('0.01'))} "
+                "was allowed"
+            )
+    return tuple(reasons)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
 
 
 # --- fallback -------------------------------------------------------------------------------------

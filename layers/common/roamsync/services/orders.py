@@ -66,6 +66,7 @@ from roamsync.domain.errors import (
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
+    UpstreamUnreachable,
 )
 from roamsync.domain.orders import (
     Attempt,
@@ -78,6 +79,8 @@ from roamsync.domain.orders import (
     alternative_view,
     choose_fallback,
     order_id_for,
+    price_bound,
+    review_reasons,
 )
 from roamsync.domain.packages import Package
 from roamsync.observability import add_count, get_logger
@@ -98,6 +101,9 @@ T = TypeVar("T")
 RETRY_SLEEP_CAP_SECONDS = 1.0
 # A create call gets at least this long to answer (or its configured timeout, if shorter).
 MIN_CREATE_READ_SECONDS = 1.0
+# Spacing of repeated lookups (and of retried questions to Roamify): starts here, doubles, capped.
+LOOKUP_INTERVAL_SECONDS = 0.25
+LOOKUP_INTERVAL_CAP_SECONDS = 1.0
 
 
 # --- ports ----------------------------------------------------------------------------------------
@@ -117,10 +123,20 @@ class RoamifyOrders(Protocol):
     ) -> dict[str, Any]: ...
 
     def find_order(
-        self, *, reference_id: str | None = None, order_id: str | None = None
-    ) -> dict[str, Any] | None: ...
+        self,
+        *,
+        reference_id: str | None = None,
+        order_id: str | None = None,
+        remaining: Callable[[], float] | None = None,
+    ) -> dict[str, Any] | None:
+        """The upstream order, or None only when Roamify documentedly said there is none."""
+        ...
 
-    def package_nodes(self, package_id: str) -> list[Any]: ...
+    def current_price(
+        self, package_id: str, *, remaining: Callable[[], float] | None = None
+    ) -> Decimal | None:
+        """The price Roamify lists the package at now; None when it does not list it."""
+        ...
 
 
 # --- circuit breaker ------------------------------------------------------------------------------
@@ -208,23 +224,26 @@ class CircuitBreaker:
         Timeouts, 5xx and 429 count as failures; any other answer, an answered 4xx included,
         counts as Roamify being up. The call's own exception is re-raised unchanged.
         """
-        self._admit()
+        trial = self._admit()
         try:
             result = fn(*args, **kwargs)
         except BREAKER_FAILURES:
-            self._record(failed=True)
+            self._record(failed=True, trial=trial)
             raise
         except UpstreamError:
-            self._record(failed=False)
+            self._record(failed=False, trial=trial)
             raise
         except BaseException:
-            self._release_trial()
+            if trial:
+                self._release_trial()
             raise
-        self._record(failed=False)
+        self._record(failed=False, trial=trial)
         return result
 
-    def _admit(self) -> None:
+    def _admit(self) -> bool:
+        """Let a call through or raise CircuitOpen; True when the call is the half-open trial."""
         change = None
+        trial = False
         with self._lock:
             if self._state is BreakerState.OPEN:
                 waited = self._clock() - self._opened_at
@@ -235,28 +254,31 @@ class CircuitBreaker:
             if self._state is BreakerState.HALF_OPEN:
                 if self._trial_in_flight:
                     raise CircuitOpen(1.0)
-                self._trial_in_flight = True
+                self._trial_in_flight = trial = True
         if change:
             self._on_change(*change)
+        return trial
 
     def _release_trial(self) -> None:
         with self._lock:
             self._trial_in_flight = False
 
-    def _record(self, *, failed: bool) -> None:
+    def _record(self, *, failed: bool, trial: bool) -> None:
         change = None
         with self._lock:
             old = self._state
-            self._trial_in_flight = False
-            if not failed:
-                self._failures = 0
-                if old is BreakerState.HALF_OPEN:
-                    self._state = BreakerState.CLOSED
-            else:
-                self._failures += 1
-                if old is BreakerState.HALF_OPEN or (
-                    old is BreakerState.CLOSED and self._failures >= self.failure_threshold
-                ):
+            if trial:
+                # Only the trial decides the half-open state: its outcome closes or reopens it.
+                self._trial_in_flight = False
+                self._failures = 0 if not failed else self._failures + 1
+                self._state = BreakerState.OPEN if failed else BreakerState.CLOSED
+                if failed:
+                    self._opened_at = self._clock()
+            elif old is BreakerState.CLOSED:
+                # A call admitted while closed counts only while it is still closed: one that ends
+                # after the breaker opened (or during the trial) says nothing the trial does not.
+                self._failures = self._failures + 1 if failed else 0
+                if self._failures >= self.failure_threshold:
                     self._state = BreakerState.OPEN
                     self._opened_at = self._clock()
             if self._state is not old:
@@ -269,11 +291,9 @@ class CircuitBreaker:
 
 
 def lookup_reserve_seconds(settings: Settings) -> float:
-    """The longest one retried GET on the order path can take (attempts, timeouts, capped sleeps)."""
-    attempts = settings.order_lookup_max_attempts
-    per_try = settings.roamify_connect_timeout_seconds + settings.order_lookup_timeout_seconds
-    sleep_cap = min(settings.roamify_backoff_cap_seconds, RETRY_SLEEP_CAP_SECONDS)
-    return attempts * per_try + (attempts - 1) * sleep_cap
+    """What one lookup on the order path needs at most (connect and read once): a question to
+    Roamify is only started with this much time left, and a create leaves this much after it."""
+    return settings.roamify_connect_timeout_seconds + settings.order_lookup_timeout_seconds
 
 
 def region_fallbacks_from(settings: Settings) -> RegionFallbacks:
@@ -289,7 +309,7 @@ class OrderPolicy:
     """The settings values order placement runs by."""
 
     max_quantity: int = 10
-    max_attempts: int = 3
+    max_attempts: int = 10
     max_price_increase: Decimal | float = Decimal("0.10")
     connect_timeout: float = 3.05
     create_timeout: float = 8.0
@@ -299,6 +319,10 @@ class OrderPolicy:
     region_fallbacks: RegionFallbacks = field(default_factory=RegionFallbacks.default)
     alternatives_limit: int = 5
     poll_interval: float = 0.05
+    # After a create answered 500 for a package that still exists, lookups keep looking this long
+    # before "not found" counts: a commit can take that long to show (read-after-write is not promised).
+    commit_visibility: float = 3.0
+    lookup_interval: float = LOOKUP_INTERVAL_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OrderPolicy:
@@ -312,6 +336,7 @@ class OrderPolicy:
             margin=settings.order_deadline_margin_seconds,
             unknown_grace=settings.order_unknown_grace_seconds,
             region_fallbacks=region_fallbacks_from(settings),
+            commit_visibility=settings.order_commit_visibility_seconds,
         )
 
 
@@ -417,17 +442,24 @@ def reconcile(order: Order, ports: OrderPorts, policy: OrderPolicy) -> Order:
                 continue
             lookup = driver.lookup(attempt.reference_id)
             if isinstance(lookup, dict):
-                order = ports.orders.save(_found(order, attempt, lookup, now), order.version)
+                settled = settle_found(order, attempt, lookup, now, unit_bound_of(order, ports, policy))
+                order = ports.orders.save(settled, order.version)
                 _log_outcome(order, "order reconciled as placed")
-                add_count("OrdersReconciled", outcome="placed")
+                add_count("OrdersReconciled", outcome=order.status.value.lower())
                 return order
             inconclusive = inconclusive or lookup is _INCONCLUSIVE
         if inconclusive:
             return order
         attempt_in_doubt = order.open_attempt
         if attempt_in_doubt is not None:
-            conclusive = attempt_in_doubt.outcome is AttemptOutcome.UNKNOWN and attempt_in_doubt.answered
-            old_enough = (now - attempt_in_doubt.at).total_seconds() >= policy.unknown_grace
+            age = (now - attempt_in_doubt.at).total_seconds()
+            # Roamify's own 500 finished the request: "not found" counts once a commit had time to show.
+            conclusive = (
+                attempt_in_doubt.outcome is AttemptOutcome.UNKNOWN
+                and attempt_in_doubt.answered
+                and age >= policy.commit_visibility
+            )
+            old_enough = age >= policy.unknown_grace
             if not (conclusive or old_enough):
                 return order
             order = order.settle_attempt(AttemptOutcome.NOT_PLACED, now)
@@ -447,11 +479,20 @@ def reconcile(order: Order, ports: OrderPorts, policy: OrderPolicy) -> Order:
         return fresh if fresh is not None else order
 
 
-def _found(order: Order, attempt: Attempt, upstream: dict[str, Any], now: datetime) -> Order:
-    """`order` PLACED by `attempt`, whose upstream order `upstream` the lookup found."""
+def settle_found(
+    order: Order, attempt: Attempt, upstream: dict[str, Any], now: datetime, unit_bound: Decimal | None
+) -> Order:
+    """`order` settled by `attempt`, whose upstream order is `upstream` (answered or found by a
+    lookup): PLACED when Roamify's order is what was asked within the price bound, else NEEDS_REVIEW
+    with the reasons (counted in OrdersNeedingReview, which an alarm watches)."""
     roamify_id = str(upstream["id"])
-    settled = order.settle_attempt(
-        AttemptOutcome.FOUND, now, roamify_order_id=roamify_id, attempt=attempt.attempt
+    settled = attempt if attempt.outcome.created else None
+    order = (
+        order
+        if settled is not None
+        else order.settle_attempt(
+            AttemptOutcome.FOUND, now, roamify_order_id=roamify_id, attempt=attempt.attempt
+        )
     )
     if attempt.attempt != len(order.attempts):
         get_logger().warning(
@@ -459,7 +500,26 @@ def _found(order: Order, attempt: Attempt, upstream: dict[str, Any], now: dateti
             extra={"order_id": order.order_id, "attempt": attempt.attempt, "roamify_order_id": roamify_id},
         )
         add_count("OrderLateCommitsFound")
-    return settled.placed(roamify_id, now)
+    reasons = review_reasons(
+        upstream,
+        package_id=attempt.package_id,
+        quantity=order.request.quantity,
+        reference_id=attempt.reference_id,
+        unit_bound=unit_bound,
+    )
+    if reasons:
+        get_logger().error(
+            "Roamify's order is not what was asked; it needs review",
+            extra={"order_id": order.order_id, "roamify_order_id": roamify_id, "review": list(reasons)},
+        )
+        add_count("OrdersNeedingReview")
+    return order.settled_by(roamify_id, now, reasons)
+
+
+def unit_bound_of(order: Order, ports: OrderPorts, policy: OrderPolicy) -> Decimal | None:
+    """The most one unit of `order` may be charged, from its original package's synced price."""
+    original = ports.packages.get(order.original_package_id)
+    return price_bound(original.price, policy.max_price_increase) if original is not None else None
 
 
 def _replay(order: Order, request: OrderRequest, ports: OrderPorts, policy: OrderPolicy) -> Placement:
@@ -541,6 +601,8 @@ def error_kind(exc: UpstreamError) -> str:
     """A short, countable label for an upstream failure."""
     if isinstance(exc, CircuitOpen):
         return "circuit_open"
+    if isinstance(exc, UpstreamUnreachable):
+        return "unreachable"
     if isinstance(exc, UpstreamTimeout):
         return "timeout"
     if isinstance(exc, RateLimited):
@@ -548,6 +610,11 @@ def error_kind(exc: UpstreamError) -> str:
     if isinstance(exc, UpstreamAuthError):
         return "auth"
     return f"http_{exc.status}" if exc.status else "bad_response"
+
+
+def down_by_roamify(exc: UpstreamError) -> bool:
+    """True for Roamify's own 503 (its JSON error body): it is down, and created nothing."""
+    return isinstance(exc, UpstreamUnavailable) and exc.status == 503 and exc.answered
 
 
 def answered_by_roamify(exc: UpstreamError) -> bool:
@@ -594,17 +661,23 @@ class _Driver:
             # Known stale before ordering: no doomed upstream call, straight to the fallback.
             self.gone.add(target.reseller_id)
             package = self.fallback()
-        for _ in range(self.policy.max_attempts):
+        # Bounded by the time the request has; the attempt cap only bounds the record's size.
+        while len(order.attempts) < self.policy.max_attempts:
+            if package is not None and package.reseller_id != target.reseller_id:
+                confirmed = self.confirm_stand_in(package)
+                if confirmed is _INCONCLUSIVE:
+                    return self.unavailable(order, "the stand-in's current price could not be confirmed")
+                if confirmed is not True:
+                    package = self.fallback()
+                    continue
             if package is None:
                 return self.no_equivalent(order)
-            if not self.time_for_create():
-                return self.unavailable(order, "not enough time was left to place the order safely")
-            if order.attempts:
+            if order.attempts and self.time_for_create():
                 order, settled = self.recheck_earlier(order)
                 if settled:
                     return order
-                if not self.time_for_create():
-                    return self.unavailable(order, "not enough time was left to place the order safely")
+            if not self.time_for_create():
+                return self.unavailable(order, "not enough time was left to place the order safely")
             order = self.save(order.start_attempt(package.reseller_id, self.ports.clock()))
             order, step = self.attempt(order, package)
             if step is _Step.DONE:
@@ -615,6 +688,24 @@ class _Driver:
         return self.unavailable(
             order, f"Roamify failed {self.policy.max_attempts} times; nothing was ordered"
         )
+
+    def confirm_stand_in(self, package: Package) -> bool | _Sentinel:
+        """Ask Roamify for the stand-in's price now: True when it is still listed within the bound.
+        Otherwise it is excluded (gone, or dearer than the bound since the last sync) and False;
+        _INCONCLUSIVE when Roamify could not say in the time left (nothing may be ordered then)."""
+        price = self.ask(self.ports.roamify.current_price, package.reseller_id)
+        if isinstance(price, _Sentinel):
+            return _INCONCLUSIVE
+        bound = self.unit_bound()
+        if price is None or (bound is not None and price > bound):
+            get_logger().warning(
+                "a stand-in is not ordered: gone, or priced above the bound since the last sync",
+                extra={"package_id": package.reseller_id, "price": str(price), "bound": str(bound)},
+            )
+            add_count("OrderStandInsRefused", reason="gone" if price is None else "price")
+            self.gone.add(package.reseller_id)
+            return False
+        return True
 
     def attempt(self, order: Order, package: Package) -> tuple[Order, _Step]:
         """Send the latest attempt once; settle it, looking the order up when the answer is in doubt."""
@@ -648,42 +739,85 @@ class _Driver:
             failed = order.failed(FailureReason.REJECTED, f"Roamify rejected the order: {exc}", now())
             return self.save(failed), _Step.DONE
         except UpstreamError as exc:
-            # A 5xx, a timeout or an unreadable answer: the order may exist. Look before anything else.
             self.count_error(exc)
+            if isinstance(exc, UpstreamUnreachable) or down_by_roamify(exc):
+                # No connection was made, or Roamify's own 503 says it is down: nothing was created.
+                outcome = (
+                    AttemptOutcome.NOT_SENT
+                    if isinstance(exc, UpstreamUnreachable)
+                    else AttemptOutcome.REJECTED
+                )
+                order = order.settle_attempt(outcome, now(), error=error_kind(exc), answered=True)
+                return self.unavailable(order, "Roamify is unavailable; nothing was ordered"), _Step.DONE
+            # A 500, a timeout, a proxy's 5xx or a broken answer: the order may exist. Look first.
             return self.after_doubt(order, package, error_kind(exc), answered=answered_by_roamify(exc))
         roamify_id = str(data["id"])
         order = order.settle_attempt(AttemptOutcome.PLACED, now(), roamify_order_id=roamify_id)
-        return self.save(order.placed(roamify_id, now())), _Step.DONE
+        return self.save(self.settled(order, data)), _Step.DONE
+
+    def settled(self, order: Order, upstream: dict[str, Any]) -> Order:
+        """`order`, whose latest created attempt made `upstream`, PLACED or NEEDS_REVIEW."""
+        attempt = order.placing_attempt
+        assert attempt is not None  # noqa: S101 - called once an attempt created the order  # nosec B101
+        return settle_found(order, attempt, upstream, self.ports.clock(), self.unit_bound())
 
     def after_doubt(
         self, order: Order, package: Package, error: str, *, answered: bool
     ) -> tuple[Order, _Step]:
         now = self.ports.clock
-        found = self.lookup(str(order.reference_id))
+        failed_at = now()
+        reference_id = str(order.reference_id)
+        found = self.lookup(reference_id)
+        if found is _NOT_FOUND and answered and self.is_gone(package) is True:
+            # Roamify answered 500 and lists the package no more: the 500 was its "no such package".
+            order = order.settle_attempt(AttemptOutcome.NOT_PLACED, now(), error=error, answered=answered)
+            return order, _Step.GONE
+        # The package exists (or Roamify could not say): an order may still show up. Keep looking,
+        # spaced, until a commit would have shown, before anything else is sent.
+        found = self.await_commit(reference_id, failed_at, found)
         if isinstance(found, dict):
             roamify_id = str(found["id"])
             order = order.settle_attempt(
                 AttemptOutcome.FOUND, now(), error=error, roamify_order_id=roamify_id, answered=answered
             )
-            return self.save(order.placed(roamify_id, now())), _Step.DONE
+            return self.save(self.settled(order, found)), _Step.DONE
         if found is _INCONCLUSIVE or not answered:
             # A failed lookup proves nothing; nor does "not found" while the request may still be at
             # work upstream (a timeout, a proxy's 5xx, an unreadable reply). Reconciliation settles
             # it later, trusting "not found" only after the grace period.
             order = order.settle_attempt(AttemptOutcome.UNKNOWN, now(), error=error, answered=answered)
             return self.save(order.unknown(now())), _Step.DONE
+        # Roamify finished the request, and no order showed in the time a commit needs to show.
         order = order.settle_attempt(AttemptOutcome.NOT_PLACED, now(), error=error, answered=answered)
-        # Nothing was created, so another attempt is safe. When Roamify cannot say whether the
-        # package is gone, it is tried again: a stale one only answers 500 again, and then the
-        # check has another go (within the attempts and the time left).
-        return order, _Step.GONE if self.is_gone(package) else _Step.RETRY
+        return order, _Step.RETRY
+
+    def await_commit(
+        self, reference_id: str, since: datetime, found: dict[str, Any] | _Sentinel
+    ) -> dict[str, Any] | _Sentinel:
+        """Repeat the lookup, spaced, until the order is found, or "not found" is answered once
+        `policy.commit_visibility` seconds have passed since `since`, or time runs out
+        (_INCONCLUSIVE). `found` is the first lookup's answer."""
+        delay = self.policy.lookup_interval
+        while not isinstance(found, dict):
+            if found is _INCONCLUSIVE:
+                return found
+            left = self.policy.commit_visibility - (self.ports.clock() - since).total_seconds()
+            if left <= 0:
+                return found
+            pause = min(delay, left)
+            if not self.time_for(pause + self.policy.lookup_reserve):
+                return _INCONCLUSIVE
+            self.ports.sleep(pause)
+            delay = min(delay * 2, LOOKUP_INTERVAL_CAP_SECONDS)
+            found = self.lookup(reference_id)
+        return found
 
     def recheck_earlier(self, order: Order) -> tuple[Order, bool]:
         """Look up every earlier attempt's referenceId before another attempt is started.
 
-        Returns the order and whether it is settled for this request: PLACED when an earlier
-        attempt's order turned up after all (a late commit), UNKNOWN when a lookup could not answer
-        (no new attempt may go out then). Not settled: none of them created anything.
+        Returns the order and whether it is settled for this request: PLACED (or NEEDS_REVIEW)
+        when an earlier attempt's order turned up after all (a late commit), UNKNOWN when a lookup
+        could not answer (no new attempt may go out then). Not settled: none of them created anything.
         """
         now = self.ports.clock
         for attempt in order.attempts:
@@ -691,7 +825,7 @@ class _Driver:
                 continue
             found = self.lookup(attempt.reference_id)
             if isinstance(found, dict):
-                return self.save(_found(order, attempt, found, now())), True
+                return self.save(settle_found(order, attempt, found, now(), self.unit_bound())), True
             if found is _INCONCLUSIVE:
                 get_logger().warning(
                     "an earlier attempt could not be looked up again; no further attempt is made",
@@ -702,31 +836,51 @@ class _Driver:
 
     # --- upstream questions ---------------------------------------------------------------------
 
+    def left(self) -> float:
+        """Seconds this request may still spend on one Roamify call."""
+        return self.ports.remaining() - self.policy.margin
+
+    def ask(self, question: Callable[..., T], *args: Any) -> T | _Sentinel:
+        """`question(*args, remaining=...)` through the breaker, asked again (spaced) while it fails
+        and the request has time; _INCONCLUSIVE once it has none, or the breaker is open."""
+        delay = self.policy.lookup_interval
+        while self.time_for(self.policy.lookup_reserve):
+            try:
+                return self.ports.breaker.call(question, *args, remaining=self.left)
+            except CircuitOpen:
+                return _INCONCLUSIVE
+            except UpstreamError as exc:
+                self.count_error(exc)
+            if not self.time_for(delay + self.policy.lookup_reserve):
+                break
+            self.ports.sleep(delay)
+            delay = min(delay * 2, LOOKUP_INTERVAL_CAP_SECONDS)
+        return _INCONCLUSIVE
+
     def lookup(self, reference_id: str) -> dict[str, Any] | _Sentinel:
-        """The upstream order with this referenceId, _NOT_FOUND, or _INCONCLUSIVE (no answer)."""
-        if not self.time_for(self.policy.lookup_reserve):
-            return _INCONCLUSIVE
-        try:
-            found = self.ports.breaker.call(self.ports.roamify.find_order, reference_id=reference_id)
-        except UpstreamError as exc:
-            self.count_error(exc)
-            return _INCONCLUSIVE
-        return found if found is not None else _NOT_FOUND
+        """The upstream order with this referenceId, _NOT_FOUND (Roamify's order list said none),
+        or _INCONCLUSIVE (no answer in the time left)."""
+
+        def find(*, remaining: Callable[[], float]) -> dict[str, Any] | None:
+            return self.ports.roamify.find_order(reference_id=reference_id, remaining=remaining)
+
+        found = self.ask(find)
+        return _NOT_FOUND if found is None else found
 
     def is_gone(self, package: Package) -> bool | None:
-        """True when the package cannot be ordered any more: inactive or missing in the catalog,
-        or unknown to Roamify's package lookup. None when Roamify could not be asked."""
-        stored = self.ports.packages.get(package.reseller_id)
-        if stored is None or stored.status != "active":
-            return True
-        if not self.time_for(self.policy.lookup_reserve):
+        """True when Roamify's live listing (`?packageId=`) no longer holds the package; False when
+        it does; None when Roamify could not be asked in the time left."""
+        price = self.ask(self.ports.roamify.current_price, package.reseller_id)
+        if price is _INCONCLUSIVE:
             return None
-        try:
-            nodes = self.ports.breaker.call(self.ports.roamify.package_nodes, package.reseller_id)
-        except UpstreamError as exc:
-            self.count_error(exc)
+        return price is None
+
+    def unit_bound(self) -> Decimal | None:
+        """The most one unit may be charged: the original's synced price plus the tolerance."""
+        original = self.target.package if self.target is not None else None
+        if original is None:
             return None
-        return not nodes
+        return price_bound(original.price, self.policy.max_price_increase)
 
     @staticmethod
     def count_error(exc: UpstreamError) -> None:

@@ -64,7 +64,7 @@ def test_the_order_benchmark_and_soak_find_no_duplicate() -> None:
     assert "every key sent again: each answered 200 with its order, nothing placed" in table
 
     soak = run_script("roamsync_dev.soak_orders", "--orders", "60", "--size", "120", "--time-cap", "60")
-    assert "duplicate orders 0, downgraded orders 0, stray upstream orders 0" in soak
+    assert "duplicate orders 0, downgraded orders 0, overpriced orders 0, stray upstream orders 0" in soak
     assert soak.rstrip().endswith("PASS")
 
 

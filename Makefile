@@ -78,7 +78,7 @@ dynalite-deps: $(DYNALITE_DIR)/node_modules/.package-lock.json  ## dynalite into
 
 .PHONY: pytest
 pytest: install browser-deps dynalite-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 .PHONY: test
 test: lint template pytest  ## everything CI runs: lint, template checks, every test

@@ -65,7 +65,7 @@ browser-deps:  ## Debian's chromium for the browser test (apt-get, only when it 
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	} || echo "browser-deps: could not install chromium; the browser test skips (fails under CI=true)"
 
-# dynalite (a DynamoDB-compatible server on Node) for tests/integration/test_dynalite.py, from the
+# dynalite (a DynamoDB-compatible server on Node) for tests/e2e/test_dynalite.py, from the
 # committed lock. Without node/npm the test skips on a developer's machine and fails under CI=true,
 # so a failed install here is reported, not fatal. Scripts stay off: in-memory dynalite needs no build.
 $(DYNALITE_DIR)/node_modules/.package-lock.json: $(DYNALITE_DIR)/package.json $(DYNALITE_DIR)/package-lock.json

@@ -1,6 +1,6 @@
 """`python -m roamsync_dev.soak_orders`: many orders through the Orders handler while Roamify fails.
 
-Not a test (`tests/integration/test_order_soak.py` runs a quick version in CI): it prints figures and
+Not a test (`tests/performance/test_order_soak.py` runs a quick version in CI): it prints figures and
 checks invariants against the Roamify simulator's order log, the witness of what Roamify really
 created:
 

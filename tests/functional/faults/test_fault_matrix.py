@@ -1,7 +1,8 @@
 """The fault matrix: each path under each upstream fault crossed with each DynamoDB fault, with the same
-invariants checked after every case (tests/faults/invariants.py).
+invariants checked after every case (tests/functional/faults/invariants.py).
 
-Rows (paths) and how each is driven, on moto + a 60-package Roamify simulator (tests/faults/conftest.py):
+Rows (paths) and how each is driven, on moto + a 60-package Roamify simulator
+(tests/functional/faults/conftest.py):
 
 - ``sync``: five price changes and one removal upstream after a clean first sync, then the sync
   worker (SyncFunction's async task) for a pending run;
@@ -101,9 +102,9 @@ from roamsync_dev.simulator import SocketFault, out_of_range_packages
 from tests.fakes.dynamo import CountingBatchSend
 from tests.fakes.faults import DynamoThrottle, atomic_moto
 from tests.fakes.orders import FakeCatalog
-from tests.faults.invariants import Snapshot, Witness, check_all, run_records
-from tests.integration.test_nightly import SCHEDULED_EVENT, a_fixable_row
-from tests.integration.test_orders import Shop, fallback_for, local_packages, running_shop
+from tests.functional.faults.invariants import Snapshot, Witness, check_all, run_records
+from tests.functional.test_nightly import SCHEDULED_EVENT, a_fixable_row
+from tests.functional.test_orders import Shop, fallback_for, local_packages, running_shop
 
 CLIENT = {"Authorization": "Bearer client-secret-token", "Content-Type": "application/json"}
 ADMIN = {"Authorization": "Bearer admin-secret-token"}
@@ -453,7 +454,7 @@ def test_a_run_record_lost_to_throttling_is_settled_as_abandoned(
     work stands, the handler does not fail, and once the run's lease has run out the operator's
     sync-status shows it as failed / abandoned (and the Runs item says so) instead of running."""
     from roamsync.domain.runs import ABANDONED, RUN_LEASE
-    from tests.integration.test_alarm_metrics import alarm_on, api_event, emf
+    from tests.functional.test_alarm_metrics import alarm_on, api_event, emf
 
     witness = Witness(Snapshot.take())
     rows_before = {r.id: r for r in synced.my_packages.all()}

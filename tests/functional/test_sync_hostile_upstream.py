@@ -22,7 +22,7 @@ from roamsync_dev.simulator import SocketFault, out_of_range_packages
 from tests.conftest import make_settings
 from tests.fakes.faults import scan_items
 from tests.fakes.my_packages import shop_row
-from tests.integration.test_nightly import SCHEDULED_EVENT
+from tests.functional.test_nightly import SCHEDULED_EVENT
 
 PAGE_SIZE = 50
 

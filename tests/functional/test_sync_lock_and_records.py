@@ -17,7 +17,7 @@ from roamsync.services.sync import RENEW_EVERY, SYNC_LOCK_LEASE, run_sync
 from roamsync_dev import lambda_runtime
 from tests.fakes.dynamo import CountingBatchSend
 from tests.fakes.faults import scan_items
-from tests.integration.test_alarm_metrics import api_event
+from tests.functional.test_alarm_metrics import api_event
 
 
 class MovableClock:

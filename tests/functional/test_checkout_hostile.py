@@ -30,7 +30,7 @@ from roamsync.domain.packages import Package
 from roamsync.services.catalog import candidate_packages, destination_of
 from roamsync_dev import lambda_runtime
 from roamsync_dev.simulator import SocketFault
-from tests.integration.test_checkout import (  # noqa: F401 - checkout is the fixture
+from tests.functional.test_checkout import (  # noqa: F401 - checkout is the fixture
     Checkout,
     _validate_event,
     checkout,

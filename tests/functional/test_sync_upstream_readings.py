@@ -25,7 +25,7 @@ from roamsync.settings import reset_settings
 from roamsync_dev.simulator import RawNumber
 from tests.conftest import make_settings
 from tests.fakes.faults import scan_items
-from tests.integration.test_sync_hostile_upstream import missed_by_shift
+from tests.functional.test_sync_hostile_upstream import missed_by_shift
 
 PACKAGES = ("GET", "/api/esim/packages")
 Handler = Callable[[Request], Response]

@@ -18,8 +18,8 @@ import pytest
 from roamsync.container import Container, set_container
 from roamsync_dev.simulator import SocketFault
 from tests.fakes.orders import FakeCatalog
-from tests.integration.test_alarm_metrics import alarm_on, emf
-from tests.integration.test_orders import (
+from tests.functional.test_alarm_metrics import alarm_on, emf
+from tests.functional.test_orders import (
     TOLERANCE,
     Picks,
     Shop,

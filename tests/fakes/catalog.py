@@ -102,7 +102,9 @@ class FakeValidationCache:
         if self.failing:
             raise StorageError("the cache is down")
         if ttl_seconds > 0:
+            # Whole seconds, as the adapter stores expires_at for DynamoDB's TTL.
+            expires_at = int(self.clock().timestamp() + ttl_seconds)
             self.items[self._key(key, generation)] = (
                 copy.deepcopy(dict(result)),
-                self.clock() + timedelta(seconds=ttl_seconds),
+                datetime.fromtimestamp(expires_at, UTC),
             )

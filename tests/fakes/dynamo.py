@@ -7,7 +7,12 @@ them unprocessed, exactly as DynamoDB does under throttling: they are not writte
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
 
 Send = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
@@ -39,3 +44,17 @@ class CountingBatchSend:
         if held:
             response = {**response, "UnprocessedItems": {self.table_name: held}}
         return response
+
+
+def dynamodb_number(value: Decimal) -> Decimal:
+    """A number as DynamoDB stores and answers it: normalised, so 19.90 reads back as 19.9 and
+    10.000 as 10 (never in exponent form)."""
+    return Decimal(format(value.normalize(), "f"))
+
+
+def as_stored(model: M) -> M:
+    """`model` as it reads back from a DynamoDB item: every Decimal field normalised."""
+    update = {
+        name: dynamodb_number(value) for name, value in model.__dict__.items() if isinstance(value, Decimal)
+    }
+    return model.model_copy(update=update) if update else model

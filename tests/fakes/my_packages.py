@@ -7,15 +7,17 @@ can be tested with no sockets and no patching.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from roamsync.adapters.dynamo import decode_cursor, encode_cursor, utcnow
 from roamsync.domain.errors import Conflict
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package
 from roamsync.domain.runs import Run, RunKind, RunStatus
+from tests.fakes.dynamo import as_stored
 from tests.fakes.packages import GB, FakePackages, make_plan
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
@@ -87,7 +89,7 @@ class FakeMyPackages:
     """The MyPackages table with the adapter's conditional-write semantics."""
 
     def __init__(self, rows: Iterable[MyPackage] = ()) -> None:
-        self.rows: dict[str, MyPackage] = {r.id: r for r in rows}
+        self.rows: dict[str, MyPackage] = {r.id: as_stored(r) for r in rows}
         self.writes = 0
 
     def get(self, my_package_id: str) -> MyPackage | None:
@@ -107,18 +109,20 @@ class FakeMyPackages:
         country_code: str | None = None,
         validation_status: str | None = None,
     ) -> tuple[list[MyPackage], str | None]:
+        start = decode_cursor(cursor, ["id"])  # BadRequest for a cursor the adapter would refuse
+        after = start["id"]["S"] if start else None
         rows = [
             r
             for r in self.all()
-            if (cursor is None or r.id > cursor)
-            and (country_code is None or r.country_code == country_code)
+            if (after is None or r.id > after)
+            and (not country_code or r.country_code == country_code.upper())
             and (
                 validation_status is None
                 or r.validation_status == (None if validation_status == "unvalidated" else validation_status)
             )
         ]
         page = rows[:limit]
-        return page, page[-1].id if len(rows) > limit else None
+        return page, encode_cursor({"id": {"S": page[-1].id}}) if len(rows) > limit else None
 
     def _unchanged(self, my_package_id: str, expected_updated_at: datetime | None) -> None:
         current = self.rows.get(my_package_id)
@@ -128,12 +132,12 @@ class FakeMyPackages:
     def create(self, row: MyPackage) -> None:
         if row.id in self.rows:
             raise Conflict(f"my-package {row.id!r} already exists")
-        self.rows[row.id] = row
+        self.rows[row.id] = as_stored(row)
         self.writes += 1
 
     def replace(self, row: MyPackage, *, expected_updated_at: datetime | None) -> None:
         self._unchanged(row.id, expected_updated_at)
-        self.rows[row.id] = row
+        self.rows[row.id] = as_stored(row)
         self.writes += 1
 
     def delete(self, my_package_id: str, *, expected_updated_at: datetime | None) -> None:
@@ -155,24 +159,34 @@ class FakeMyPackages:
 
 
 class FakeRuns:
-    """The Runs table: each save stores the run's JSON, as the adapter does."""
+    """The Runs table: each save stores the run's JSON, as the adapter does, and renews an
+    unfinished run's lease from `clock`; a read settles a run past its lease as abandoned."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self.records: dict[str, dict[str, Any]] = {}
+        self.clock = clock
 
     def save(self, run: Run, *, expected_status: RunStatus | None = None) -> None:
+        run.renew_lease(self.clock())
         if expected_status is not None:
             stored = self.records.get(run.run_id)
             if stored is None or stored["status"] != expected_status.value:
                 raise Conflict(f"run {run.run_id} is no longer {expected_status}")
         self.records[run.run_id] = run.model_dump(mode="json")
 
+    def _settled(self, record: dict[str, Any]) -> Run:
+        run = Run.model_validate(record)
+        if run.is_abandoned(self.clock()):
+            run.settle_abandoned()
+            self.records[run.run_id] = run.model_dump(mode="json")
+        return run
+
     def get(self, run_id: str) -> Run | None:
         record = self.records.get(run_id)
-        return Run.model_validate(record) if record is not None else None
+        return self._settled(record) if record is not None else None
 
     def latest(self, kind: RunKind, limit: int = 10) -> list[Run]:
-        runs = [Run.model_validate(r) for r in self.records.values() if r["kind"] == kind.value]
+        runs = [self._settled(r) for r in list(self.records.values()) if r["kind"] == kind.value]
         return sorted(runs, key=lambda r: r.started_at, reverse=True)[:limit]
 
     def of_kind(self, kind: RunKind) -> list[Run]:

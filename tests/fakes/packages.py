@@ -9,6 +9,7 @@ from typing import Any
 
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package, package_uuid
+from tests.fakes.dynamo import as_stored
 
 GB = 1024
 
@@ -81,11 +82,11 @@ class FakePackages:
     """The Packages table: get by reseller_id, and the country and region "indexes"."""
 
     def __init__(self, packages: Iterable[Package] = ()) -> None:
-        self.packages = {p.reseller_id: p for p in packages}
+        self.packages = {p.reseller_id: as_stored(p) for p in packages}
 
     def put(self, *packages: Package) -> None:
         for p in packages:
-            self.packages[p.reseller_id] = p
+            self.packages[p.reseller_id] = as_stored(p)
 
     def get(self, reseller_id: str) -> Package | None:
         return self.packages.get(reseller_id)

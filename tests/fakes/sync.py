@@ -8,6 +8,7 @@ from typing import Any
 from roamsync.domain.errors import UpstreamError
 from roamsync.domain.packages import CatalogPage, Package
 from roamsync.domain.sync_plan import Stored
+from tests.fakes.dynamo import as_stored
 
 
 def _entries(nodes: Sequence[Any]) -> int:
@@ -68,7 +69,7 @@ class FakePackageStore:
     """The Packages table by reseller_id; `write` answers the batch calls it would take (25 a batch)."""
 
     def __init__(self, packages: Iterable[Package] = ()) -> None:
-        self.packages = {p.reseller_id: p for p in packages}
+        self.packages = {p.reseller_id: as_stored(p) for p in packages}
 
     def load_all(self) -> dict[str, Package]:
         return dict(self.packages)
@@ -88,7 +89,7 @@ class FakePackageStore:
         calls = 0
         batch: list[str] = []
         for p in packages:
-            self.packages[p.reseller_id] = p
+            self.packages[p.reseller_id] = as_stored(p)
             batch.append(p.reseller_id)
             if len(batch) == 25:
                 calls += 1

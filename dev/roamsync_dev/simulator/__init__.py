@@ -11,7 +11,7 @@ simulator can play each reading (`Readings`).
 Run it alone with ``python -m roamsync_dev.simulator --port 4010 --size 500 --seed 7``.
 """
 
-from roamsync_dev.simulator.app import ORDER_CREATE, Readings, RoamifySimulator, main, start_server
+from roamsync_dev.simulator.app import ORDER_CREATE, Readings, RoamifySimulator
 from roamsync_dev.simulator.catalog import (
     NODES_KEY,
     UNLIMITED_DATA_AMOUNT,
@@ -22,6 +22,7 @@ from roamsync_dev.simulator.catalog import (
     out_of_range_packages,
 )
 from roamsync_dev.simulator.faults import Faults, SocketFault
+from roamsync_dev.simulator.server import main, start_server
 
 __all__ = [
     "NODES_KEY",

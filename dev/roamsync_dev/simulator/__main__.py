@@ -1,5 +1,5 @@
 """`python -m roamsync_dev.simulator`: serve a simulator in the foreground."""
 
-from roamsync_dev.simulator.app import main
+from roamsync_dev.simulator.server import main
 
 raise SystemExit(main())

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import random
-import signal
 import threading
 import time
 import uuid
@@ -17,10 +15,9 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
-from roamsync_dev.serving import RAW_CONNECTION, RawConnection, RunningServer, serve_wsgi
+from roamsync_dev.serving import RAW_CONNECTION, RawConnection
 from roamsync_dev.simulator.catalog import (
     NODES_KEY,
-    RawNumber,
     _generate,
     country_nodes,
     generate_catalog,
@@ -29,78 +26,18 @@ from roamsync_dev.simulator.catalog import (
 )
 from roamsync_dev.simulator.control import SimulatorControl
 from roamsync_dev.simulator.faults import Faults, SocketFault
+from roamsync_dev.simulator.sockets import discarded, page_of, send_faulted
+from roamsync_dev.simulator.wire import (
+    MAX_PAGE_SIZE,
+    BadRequest,
+    _failed,
+    _int_arg,
+    _json,
+    _parse_order_body,
+    _success,
+)
 
-MAX_PAGE_SIZE = 1000
 ORDER_CREATE = ("POST", "/api/esim/order")
-
-
-class _BadRequest(Exception):
-    """A request the simulator answers with 400."""
-
-
-def _dumps(payload: Any) -> str:
-    """JSON text of `payload`, with every RawNumber written as its literal."""
-    raw: list[str] = []
-
-    def literal(value: Any) -> Any:
-        if isinstance(value, RawNumber):
-            raw.append(value.literal)
-            return f"\u0000raw{len(raw) - 1}\u0000"
-        raise TypeError(f"not JSON: {type(value).__name__}")
-
-    text = json.dumps(payload, default=literal)
-    for n, value in enumerate(raw):
-        text = text.replace(f'"\\u0000raw{n}\\u0000"', value)
-    return text
-
-
-def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(_dumps(payload), status=status, headers=headers, mimetype="application/json")
-
-
-def _failed(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return _json(status, {"message": message, "status": "failed"}, headers)
-
-
-def _success(data: Any) -> Response:
-    return _json(200, {"status": "success", "data": data})
-
-
-def _int_arg(request: Request, name: str, default: int, maximum: int = 10**9) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _BadRequest(f"{name} must be an integer") from None
-    if not 1 <= value <= maximum:
-        raise _BadRequest(f"{name} must be between 1 and {maximum}")
-    return value
-
-
-def _parse_order_body(raw: bytes) -> tuple[list[tuple[str, int]], str | None]:
-    """Return (packageId, quantity) pairs and the referenceId, or raise _BadRequest."""
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise _BadRequest("Body must be JSON") from None
-    items = body.get("items") if isinstance(body, dict) else None
-    if not isinstance(items, list) or not items:
-        raise _BadRequest("items must be a non-empty list")
-    parsed: list[tuple[str, int]] = []
-    for item in items:
-        package_id = item.get("packageId") if isinstance(item, dict) else None
-        quantity = item.get("quantity", 1) if isinstance(item, dict) else None
-        if not isinstance(package_id, str) or not package_id:
-            raise _BadRequest("each item needs a packageId")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-            raise _BadRequest("quantity must be a positive integer")
-        parsed.append((package_id, quantity))
-    reference_id = body.get("referenceId")
-    if reference_id is not None and not isinstance(reference_id, str):
-        raise _BadRequest("referenceId must be a string")
-    return parsed, reference_id
 
 
 @dataclass(frozen=True)
@@ -161,7 +98,7 @@ class RoamifySimulator:
         self._listings: list[tuple[int, str, str]] | None = None  # (node order, packageId, slug), sorted
         self._price_ranges: dict[str, tuple[float, float]] = {}
         self._raw_injections: dict[int, list[dict[str, Any]]] = {}
-        self._pages_served: set[int] = set()
+
         self._store(generate_catalog(size, seed))
         self._routes: dict[tuple[str, str], Callable[[Request], Response]] = {
             ("GET", "/api/health"): lambda _request: _json(200, {"status": "success"}),
@@ -305,7 +242,6 @@ class RoamifySimulator:
         with self._lock:
             self.faults = Faults()
             self._fault_rng = random.Random(self._seed)
-            self._pages_served.clear()
 
     def reset_counts(self) -> None:
         """Forget the per-(method, path) request counts and the injected-fault counts."""
@@ -333,15 +269,15 @@ class RoamifySimulator:
             # would block there on a body still in flight, holding the reset until the client gives up.
             request.get_data()
             raw.reset()
-            return _discarded(start_response)
+            return discarded(start_response)
         response = self._respond(request)
         if fault is not None and raw is not None:
             self._play(fault, response, raw, request)
-            return _discarded(start_response)
+            return discarded(start_response)
         return response(environ, start_response)
 
     def _socket_fault(self, request: Request) -> SocketFault | None:
-        page = _page_of(request)
+        page = page_of(request)
         with self._lock:
             for fault in self.faults.socket_faults:
                 if not fault.matches(request.method, request.path, page):
@@ -354,28 +290,10 @@ class RoamifySimulator:
         return None
 
     def _play(self, fault: SocketFault, response: Response, raw: RawConnection, request: Request) -> None:
-        body = response.get_data()
-        head = [f"HTTP/1.1 {response.status}"]
-        head += [
-            f"{name}: {value}" for name, value in response.headers.items() if name.lower() != "connection"
-        ]
-        head.append("Connection: close")
-        head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
         if (request.method, request.path) == ORDER_CREATE:
             self._mark_late_from_create(response)
         self.injected_counts[f"socket {fault.kind}"] += 1
-        try:
-            if fault.kind == "cut":
-                raw.send(head_bytes + body[: int(len(body) * fault.cut_at)])
-                raw.end()
-            elif fault.kind == "drip":
-                raw.send(head_bytes + body, chunk=max(1, fault.drip_bytes), interval=fault.drip_interval)
-                raw.end()
-            else:
-                raw.send(head_bytes)
-                raw.reset()
-        except OSError:
-            pass  # the client gave up first (a deadline): that is what a drip is for
+        send_faulted(fault, response, raw)
 
     def _mark_late_from_create(self, response: Response) -> None:
         """A create whose answer is lost: its order (if one was made) becomes a late commit."""
@@ -405,7 +323,7 @@ class RoamifySimulator:
         try:
             injected = self._injected_failure(request)
             return injected or (handler(request) if handler else _failed(404, "Not found"))
-        except _BadRequest as exc:
+        except BadRequest as exc:
             return _failed(400, str(exc))
 
     def _injected_failure(self, request: Request) -> Response | None:
@@ -516,11 +434,11 @@ class RoamifySimulator:
         code = request.args.get("countryCode", "")
         geography = request.args.get("geography", "")
         if country and country not in {n["countryName"] for n in table.values()}:
-            raise _BadRequest(f"unknown country {country!r}: use a name from /api/esim/countries")
+            raise BadRequest(f"unknown country {country!r}: use a name from /api/esim/countries")
         if code and code not in {n["countryCode"] for n in table.values()}:
-            raise _BadRequest(f"unknown countryCode {code!r}: use a code from /api/esim/countries")
+            raise BadRequest(f"unknown countryCode {code!r}: use a code from /api/esim/countries")
         if geography and geography not in ("local", "regional", "global"):
-            raise _BadRequest("geography must be local, regional or global")
+            raise BadRequest("geography must be local, regional or global")
         if package_id:  # the other filters are ignored then
             return [(slug, pid) for _, pid, slug in self._sorted_listings() if pid == package_id]
         return [
@@ -546,7 +464,7 @@ class RoamifySimulator:
     def _countries(self, request: Request) -> Response:
         geography = request.args.get("geography", "")
         if geography and geography not in ("local", "regional", "global"):
-            raise _BadRequest("geography must be local, regional or global")
+            raise BadRequest("geography must be local, regional or global")
         countries = [
             {"code": node["countryCode"], "name": node["countryName"]}
             for node in node_table().values()
@@ -644,7 +562,7 @@ class RoamifySimulator:
     def _get_order(self, request: Request) -> Response:
         order_id, reference_id = request.args.get("orderId"), request.args.get("referenceId")
         if not order_id and not reference_id:
-            raise _BadRequest("orderId or referenceId is required")
+            raise BadRequest("orderId or referenceId is required")
         with self._lock:
             if self.faults.lookup_500_next > 0:
                 self.faults.lookup_500_next -= 1
@@ -686,57 +604,3 @@ class RoamifySimulator:
                 and (not status or o["status"] == status.upper())
             ]
         return _success({"orders": matching[:limit]})
-
-
-def _discarded(start_response: Any) -> list[bytes]:
-    """What the WSGI server is handed once the connection was played by hand: an answer it writes
-    nowhere (the connection is taken over), so that it logs no error."""
-    start_response("200 OK", [("Content-Length", "0")])
-    return []
-
-
-def _page_of(request: Request) -> int | None:
-    if request.path != "/api/esim/packages":
-        return None
-    try:
-        return int(request.args.get("page", "1"))
-    except ValueError:
-        return None
-
-
-# ---- serving -----------------------------------------------------------------------------------
-
-
-def start_server(
-    simulator: RoamifySimulator, host: str = "127.0.0.1", port: int = 0, quiet: bool = True
-) -> RunningServer:
-    """Serve `simulator` on host:port (0 picks a free port) in a daemon thread; return once it listens."""
-    return serve_wsgi(simulator, host, port, name="roamify-simulator", access_log=not quiet)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Serve a simulator in the foreground until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m roamsync_dev.simulator", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4010)
-    parser.add_argument("--size", type=int, default=500, help="number of packages")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--api-key", default="sim-key")
-    parser.add_argument("--page-size-default", type=int, default=50)
-    args = parser.parse_args(argv)
-    simulator = RoamifySimulator(args.size, args.seed, args.api_key, args.page_size_default)
-    signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's TERM stops it as cleanly as Ctrl-C
-    server = start_server(simulator, args.host, args.port, quiet=False)
-    print(f"Roamify simulator on {server.url} (key {args.api_key!r}, {args.size} packages); Ctrl-C stops it")
-    print(f"control API: {server.url}/_sim/ (same key), or `roamsync sim --url {server.url} --help`")
-    try:
-        server.thread.join()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0

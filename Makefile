@@ -39,12 +39,13 @@ run: install  ## start the local stack (DynamoDB, Roamify simulator, gateway on 
 	$(BIN)/roamsync local
 
 .PHONY: lint
-lint: install  ## ruff, bandit and mypy
+lint: install  ## ruff, bandit, mypy, import rules, complexity and dead code
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/bandit -r layers/common functions -q
 	$(BIN)/mypy
 	for handler in functions/*/app.py; do $(BIN)/mypy $$handler || exit 1; done
+	PYTHONPATH=$(CURDIR)/layers/common:$(CURDIR)/dev $(BIN)/lint-imports
 
 .PHONY: template
 template: install $(SAM_VENV)/bin/.installed  ## sam validate --lint, cfn-lint and sam build

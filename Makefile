@@ -54,6 +54,7 @@ lint: install  ## ruff, bandit, mypy, import rules, complexity and dead code
 	for handler in functions/*/app.py; do $(BIN)/mypy $$handler || exit 1; done
 	PYTHONPATH=$(CURDIR)/layers/common:$(CURDIR)/dev $(BIN)/lint-imports
 	$(BIN)/xenon $(XENON_LIMITS) layers/common/roamsync functions dev/roamsync_dev
+	$(BIN)/vulture
 
 .PHONY: template
 template: install $(SAM_VENV)/bin/.installed  ## sam validate --lint, cfn-lint and sam build

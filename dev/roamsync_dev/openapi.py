@@ -41,7 +41,7 @@ OPENAPI_FILE = REPO_ROOT / "openapi.json"
 OPENAPI_VERSION = "3.1.0"
 TITLE = "roamsync API"
 DESCRIPTION = (
-    "Keeps an eSIM reseller's package catalog in step with Roamify (see DESIGN.md section 3). "
+    "Keeps an eSIM reseller's package catalog in step with Roamify. "
     "JSON in and out. Admin routes take `Authorization: Bearer <admin token>`, client routes "
     "(checkout, orders) `Authorization: Bearer <client token>`; a missing token is a 401, a wrong "
     'or other-role token a 403. Errors are `{"error": {"code", "message"}}`. '

@@ -200,7 +200,6 @@ class World:
     breaker: CircuitBreaker
     policy: OrderPolicy
     budget: float = 25.0
-    breaker_changes: list[tuple[str, str]] = field(default_factory=list)
 
     def ports(self, budget: float | None = None) -> OrderPorts:
         return OrderPorts(
@@ -226,12 +225,11 @@ def world(
 ) -> World:
     packages = list(packages)
     time = FakeTime()
-    changes: list[tuple[str, str]] = []
     breaker = CircuitBreaker(
         failure_threshold=failure_threshold,
         cooldown_seconds=cooldown_seconds,
         clock=time.monotonic,
-        on_change=lambda old, new: changes.append((old.value, new.value)),
+        on_change=lambda old, new: None,
     )
     return World(
         time=time,
@@ -244,5 +242,4 @@ def world(
         or OrderPolicy(
             connect_timeout=0.5, create_timeout=2.0, lookup_reserve=3.0, margin=0.5, unknown_grace=60
         ),
-        breaker_changes=changes,
     )

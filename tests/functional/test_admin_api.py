@@ -1,6 +1,6 @@
 """The admin routes of AdminFunction through the local stack: HTTP, the gateway and its authorizer,
 the handler, moto's DynamoDB. Every route refuses bad input with a 4xx in the error shape and
-writes nothing; the happy paths answer the DESIGN §3 shapes."""
+writes nothing; the happy paths answer the documented shapes."""
 
 from __future__ import annotations
 

@@ -351,10 +351,6 @@ def test_the_cli_cache_commands_have_help() -> None:
         assert "Usage:" in result.stdout
 
 
-def _covers(package: Package, destination: str) -> bool:
-    return destination in package.coverage
-
-
 def _with_equivalent_alternative(catalog: dict[str, Package]) -> tuple[Package, str]:
     """An active package with at least one equivalent-or-better and one downgrade alternative."""
     active = [p for p in catalog.values() if p.status == "active"]

@@ -1,4 +1,4 @@
-"""Equivalent or better (DESIGN §4): which package may replace another, and how alternatives rank."""
+"""Equivalent or better: which package may replace another, and how alternatives rank."""
 
 import math
 from decimal import Decimal

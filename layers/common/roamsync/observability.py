@@ -96,7 +96,8 @@ def tracing_enabled() -> bool:
 def lambda_entrypoint(*, correlation_id_path: str | None = None) -> Callable[[F], F]:
     """The fixed decorator stack for every handler: logger context, metrics flush, tracing.
 
-    In the order STYLE.md gives: inject_lambda_context, log_metrics, capture_lambda_handler.
+    Outermost first: inject_lambda_context, log_metrics, capture_lambda_handler, so the logger has the
+    Lambda context before anything logs and metrics are flushed even when the handler raises.
     """
 
     def decorate(handler: F) -> F:

@@ -50,7 +50,7 @@ def invalid_page(container: Container, *, limit: int, cursor: str | None) -> dic
 
 def health(container: Container) -> dict[str, Any]:
     """Health over every shop row, the last validation's end and the catalog's active / inactive
-    counts (DESIGN §3): what GET /api/admin/packages/health and `roamsync health` answer."""
+    counts: what GET /api/admin/packages/health and `roamsync health` answer."""
     from roamsync.services.status import health_report
 
     return health_report(my_packages=container.my_packages, runs=container.runs, catalog=container.packages)

@@ -214,7 +214,6 @@ class RoamifyClient:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._slow_down_until = 0.0  # monotonic time before which no call is sent (a 429's Retry-After)
-        self.requests_made = 0
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -237,8 +236,6 @@ class RoamifyClient:
         else:
             budget = seconds - self._wait_if_asked_to_slow_down(seconds, what)
         connect, read = timeout or self._timeout
-        with self._lock:
-            self.requests_made += 1
         deadline = Deadline(budget)
         with deadline:
             try:

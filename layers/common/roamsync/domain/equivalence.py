@@ -1,6 +1,6 @@
 """Equivalent or better: when one package may stand in for another, and how alternatives rank.
 
-DESIGN §4: a replacement (order fallback, auto-fix of a mapping, the first suggested alternative)
+A replacement (order fallback, auto-fix of a mapping, the first suggested alternative)
 must cover the customer's destination, give at least the data, the days and the SMS / calls /
 hotspot the original had, and cost no more than a configured tolerance above it; among those, the
 cheapest. Anything worse is labelled a downgrade with its reasons and is only ever offered.

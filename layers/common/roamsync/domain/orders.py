@@ -1,6 +1,6 @@
 """An order request and its life: the Order record, its attempts, and which fallback may be ordered.
 
-States (DESIGN §2, §4)::
+States::
 
     PENDING ──▶ PLACED                      an upstream order exists, as asked (terminal)
         │ ├───▶ NEEDS_REVIEW                an upstream order exists but Roamify's answer does not

@@ -1,4 +1,4 @@
-"""Order placement (DESIGN §3, §4, §6): one upstream order per request, never a silent downgrade.
+"""Order placement: one upstream order per request, never a silent downgrade.
 
 The path of `place_order`:
 

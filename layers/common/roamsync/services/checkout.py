@@ -32,14 +32,8 @@ from roamsync.domain.equivalence import Alternative, destinations_for, rank_sugg
 from roamsync.domain.errors import StorageError, UpstreamAuthError, UpstreamError, UpstreamTimeout
 from roamsync.domain.my_packages import package_promised_by
 from roamsync.observability import add_count, get_logger
-from roamsync.services.catalog import (
-    MyPackageLookup,
-    PackageLookup,
-    Target,
-    candidate_packages,
-    resolve_target,
-)
-from roamsync.services.ports import Clock
+from roamsync.services.catalog import Target, candidate_packages, resolve_target
+from roamsync.services.ports import Clock, MyPackageLookup, PackageLookup
 
 CACHE_KEY_VERSION = "v2"  # bump when the cached record's shape changes: old records then miss
 ALTERNATIVES_LIMIT = 5

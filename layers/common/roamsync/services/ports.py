@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from roamsync.domain.errors import UpstreamError
 from roamsync.domain.my_packages import MyPackage
+from roamsync.domain.orders import Order
 from roamsync.domain.packages import CatalogPage, Package
 from roamsync.domain.runs import Run, RunKind, RunStatus
 
@@ -112,3 +114,47 @@ class MyPackageStore(Protocol):
     def delete(self, my_package_id: str, *, expected_updated_at: datetime | None) -> None: ...
 
     def set_validation(self, row: MyPackage, *, expected_updated_at: datetime | None) -> None: ...
+
+
+class OrderStore(Protocol):
+    def create(self, order: Order) -> Order: ...
+
+    def save(self, order: Order, expected_version: int) -> Order: ...
+
+    def get(self, order_id: str) -> Order | None: ...
+
+
+class RoamifyOrders(Protocol):
+    def create_order(
+        self, package_id: str, quantity: int, reference_id: str, *, timeout: tuple[float, float] | None = None
+    ) -> dict[str, Any]: ...
+
+    def find_order(
+        self,
+        *,
+        reference_id: str | None = None,
+        order_id: str | None = None,
+        remaining: Callable[[], float] | None = None,
+    ) -> dict[str, Any] | None:
+        """The upstream order, or None only when Roamify documentedly said there is none."""
+        ...
+
+    def current_price(
+        self, package_id: str, *, remaining: Callable[[], float] | None = None
+    ) -> Decimal | None:
+        """The price Roamify lists the package at now; None when it does not list it."""
+        ...
+
+
+class PackageLookup(Protocol):
+    def get(self, reseller_id: str) -> Package | None: ...
+
+    def by_country(self, country_code: str) -> Iterator[Package]: ...
+
+    def spanning(self, region: str) -> Iterator[Package]:
+        """Packages of `region` that cover more than their own country (Package.spans_beyond_its_country)."""
+        ...
+
+
+class MyPackageLookup(Protocol):
+    def get(self, my_package_id: str) -> MyPackage | None: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -12,6 +12,7 @@ from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.orders import Order
 from roamsync.domain.packages import CatalogPage, Package
 from roamsync.domain.runs import Run, RunKind, RunStatus
+from roamsync.domain.sync_plan import Stored
 
 
 class Clock(Protocol):
@@ -46,9 +47,15 @@ class SyncLockPort(Protocol):
 
 
 class PackageStore(Protocol):
-    def load_all(self) -> dict[str, Package]: ...
+    """The Packages table as the sync uses it."""
 
-    def write(self, packages: Iterable[Package]) -> int: ...
+    def load_stored(self, progress: Callable[[int], None] | None = None) -> dict[str, Stored]: ...
+
+    def get_many(self, reseller_ids: Iterable[str]) -> dict[str, Package]: ...
+
+    def write(
+        self, packages: Iterable[Package], *, on_written: Callable[[list[str]], None] | None = None
+    ) -> int: ...
 
 
 class RunStore(Protocol):
@@ -158,3 +165,40 @@ class PackageLookup(Protocol):
 
 class MyPackageLookup(Protocol):
     def get(self, my_package_id: str) -> MyPackage | None: ...
+
+
+class UpstreamConfirmer(Protocol):
+    """Roamify's answer for one packageId: the country nodes listing it (empty when it is unknown).
+
+    `remaining` reports the seconds left for the call, retries and waits included (None: no bound);
+    when they run out it raises an UpstreamError, as for any failure to get an answer.
+    """
+
+    def __call__(
+        self, reseller_id: str, /, *, remaining: Callable[[], float] | None = None
+    ) -> Sequence[Any]: ...
+
+
+class CachedEntry(Protocol):
+    """What a cache hit carries: the stored record and where it was found ("process" / "table")."""
+
+    @property
+    def result(self) -> dict[str, Any]: ...
+
+    @property
+    def source(self) -> str: ...
+
+
+class CheckoutCache(Protocol):
+    """Cached answers, keyed within a generation that a clear bumps. A validation reads the
+    generation once, when it starts, and both looks up and stores under it: an answer computed
+    while the cache was being cleared is stored under the old generation, which is never read again.
+    """
+
+    def generation(self) -> int: ...
+
+    def get(self, key: str, *, generation: int | None = None) -> CachedEntry | None: ...
+
+    def put(
+        self, key: str, result: Mapping[str, Any], ttl_seconds: float, *, generation: int | None = None
+    ) -> None: ...

@@ -27,7 +27,7 @@ class Placement:
 def place_order(
     idempotency_key: str, request: OrderRequest, ports: OrderPorts, policy: OrderPolicy
 ) -> Placement:
-    """Place `request` at most once under `idempotency_key` (see the module docstring).
+    """Place `request` at most once under `idempotency_key` (see the package docstring).
 
     Raises BadRequest / NotFound for bad input (nothing written, nothing sent), IdempotencyKeyReused
     when the key was used with another body, CircuitOpen when Roamify is known to be down (nothing

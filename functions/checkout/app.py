@@ -27,7 +27,6 @@ from roamsync.container import CHECKOUT_DEADLINE_MARGIN_SECONDS, CHECKOUT_TIME_B
 from roamsync.deadline import remaining_time
 from roamsync.http import json_response, new_resolver
 from roamsync.observability import add_count, lambda_entrypoint
-from roamsync.services.checkout import validate_checkout
 
 app = new_resolver()
 
@@ -76,24 +75,8 @@ class CheckoutRequest(BaseModel):
 )
 def validate(body: Annotated[CheckoutRequest, Body()]) -> Response[str]:
     remaining = _remaining_time()  # counted from handler entry, before any wiring
-    container = get_container()
-    settings = container.settings
-
-    def confirm_upstream(reseller_id: str, /, *, remaining: Callable[[], float] | None = None) -> list[Any]:
-        # The client is built on first use: a cache hit never resolves the Roamify key.
-        return container.checkout_roamify.package_nodes(reseller_id, remaining=remaining)
-
-    answer = validate_checkout(
-        my_package_id=body.myPackageId,
-        package_id=body.packageId,
-        packages=container.packages,
-        my_packages=container.my_packages,
-        confirm_upstream=confirm_upstream,
-        cache=container.validation_cache,
-        clock=container.clock,
-        cache_ttl_seconds=settings.validation_cache_ttl_seconds,
-        max_price_increase=settings.fallback_max_price_increase,
-        remaining=remaining,
+    answer = get_container().checkout(
+        my_package_id=body.myPackageId, package_id=body.packageId, remaining=remaining
     )
     return json_response(answer.http_status, answer.body())
 

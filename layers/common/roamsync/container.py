@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from roamsync.settings import Settings, get_settings
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from roamsync.adapters.schedule import ScheduleRule
     from roamsync.adapters.validation_cache import ValidationCache
     from roamsync.domain.runs import Run, Trigger
+    from roamsync.services.checkout import CheckoutAnswer
     from roamsync.services.orders import CircuitBreaker, OrderPolicy, OrderPorts
     from roamsync.services.ports import Progress
     from roamsync.services.status import CachedCheck
@@ -212,6 +213,34 @@ class Container:
             roamify=roamify,
             breaker=breaker,
             clock=self.clock,
+            remaining=remaining,
+        )
+
+    def checkout(
+        self, *, my_package_id: str | None, package_id: str | None, remaining: Callable[[], float]
+    ) -> CheckoutAnswer:
+        """One checkout validation (see `validate_checkout`, whose errors it raises), Roamify asked
+        within `remaining`. The checkout client is built only when Roamify is asked: a cache hit
+        never resolves the Roamify key."""
+        from roamsync.services.checkout import validate_checkout
+
+        s = self.settings
+
+        def confirm_upstream(
+            reseller_id: str, /, *, remaining: Callable[[], float] | None = None
+        ) -> list[Any]:
+            return self.checkout_roamify.package_nodes(reseller_id, remaining=remaining)
+
+        return validate_checkout(
+            my_package_id=my_package_id,
+            package_id=package_id,
+            packages=self.packages,
+            my_packages=self.my_packages,
+            confirm_upstream=confirm_upstream,
+            cache=self.validation_cache,
+            clock=self.clock,
+            cache_ttl_seconds=s.validation_cache_ttl_seconds,
+            max_price_increase=s.fallback_max_price_increase,
             remaining=remaining,
         )
 

@@ -23,10 +23,8 @@ from roamsync.container import Container, get_container, sync_catalog
 from roamsync.domain.runs import Run, RunStatus, Trigger
 from roamsync.http import error_response, json_response, new_resolver
 from roamsync.observability import add_count, add_counts, get_logger, lambda_entrypoint
-from roamsync.services.sync import NIGHTLY_LOCK_WAIT_SECONDS, SYNC_IN_PROGRESS, SyncOutcome
-from roamsync.services.sync import start_sync as start_sync_in_background
+from roamsync.services.sync import NIGHTLY_LOCK_WAIT_SECONDS, SYNC_IN_PROGRESS, WORKER_TASK, SyncOutcome
 
-WORKER_TASK = "roamsync.sync"
 # A start that could not hand its run on may be tried again this soon.
 SYNC_RETRY_AFTER_SECONDS = 5
 # The nightly run's sync leaves this much of the invocation to the validation and auto-fix after it.
@@ -92,16 +90,7 @@ def start_sync(body: Annotated[SyncRequest | None, Body()] = None) -> Response[s
         outcome = sync_now(container, Trigger.API, dry_run=True, force=request.force)
         return json_response(200, outcome.preview())
 
-    started = start_sync_in_background(
-        runs=container.runs,
-        lock=container.sync_lock,
-        hand_off=lambda run: container.sync_invoker.invoke_async(
-            {"task": WORKER_TASK, "runId": run.run_id, "force": request.force}
-        ),
-        clock=container.clock,
-        trigger=Trigger.API,
-        force=request.force,
-    )
+    started = container.start_sync_in_background(Trigger.API, force=request.force)
     if started.busy_with is not None:
         return error_response(
             409,

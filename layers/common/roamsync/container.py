@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from roamsync.services.orders import CircuitBreaker, OrderPolicy, OrderPorts
     from roamsync.services.ports import Progress
     from roamsync.services.status import CachedCheck
-    from roamsync.services.sync import SyncOutcome
+    from roamsync.services.sync import SyncOutcome, SyncStart
 
 
 # Checkout waits on Roamify while a shopper waits on checkout: a tighter budget than the sync's.
@@ -242,6 +242,23 @@ class Container:
             cache_ttl_seconds=s.validation_cache_ttl_seconds,
             max_price_increase=s.fallback_max_price_increase,
             remaining=remaining,
+        )
+
+    def start_sync_in_background(self, trigger: Trigger, *, force: bool) -> SyncStart:
+        """Record a pending sync run and hand it to the sync worker (an asynchronous invoke of the
+        sync function); see `start_sync` for the outcomes and what it raises."""
+        from roamsync.services.sync import WORKER_TASK, start_sync
+
+        def hand_off(run: Run) -> None:
+            self.sync_invoker.invoke_async({"task": WORKER_TASK, "runId": run.run_id, "force": force})
+
+        return start_sync(
+            runs=self.runs,
+            lock=self.sync_lock,
+            hand_off=hand_off,
+            clock=self.clock,
+            trigger=trigger,
+            force=force,
         )
 
     @cached_property

@@ -50,6 +50,8 @@ READ_BACK_BATCH = 100
 # release the lock: no call to Roamify is started that could outlast the limit less this margin.
 FINISH_MARGIN_SECONDS = 10.0
 
+# The payload key a background sync worker is invoked with (`{"task": WORKER_TASK, "runId": ...}`).
+WORKER_TASK = "roamsync.sync"
 SYNC_IN_PROGRESS = "sync_in_progress"
 INTERNAL_ERROR = "internal_error"
 LOCK_LOST = "lock_lost"

@@ -39,7 +39,6 @@ import time
 _IMPORT_STARTED = time.monotonic()
 
 import threading
-from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Annotated, Any
 
@@ -49,7 +48,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from roamsync.container import Container, get_container
-from roamsync.deadline import remaining_time
+from roamsync.deadline import Budget
 from roamsync.domain.orders import FailureReason, IdempotencyKeyReused, OrderRequest, OrderStatus
 from roamsync.http import error_response, json_response, new_resolver
 from roamsync.observability import lambda_entrypoint
@@ -85,29 +84,24 @@ class OrderBody(BaseModel):
 
 # This invocation's Lambda context and when its time budget started. Per request (a threaded local
 # gateway runs several at once), not on the shared resolver.
-_invocation: ContextVar[tuple[Any, float] | None] = ContextVar("orders_invocation", default=None)
+_invocation: ContextVar[Budget | None] = ContextVar("orders_invocation", default=None)
 _cold = True
 _cold_lock = threading.Lock()
 
 
-def _budget_start(entry: float) -> float:
-    """When this request's time started: handler entry, and on the container's first invocation
-    earlier by the init it waited for (this module's import and the runtime's own start)."""
+def _init_waited_for() -> float:
+    """On the container's first invocation, the init it waited for (this module's import and the
+    runtime's own start): the request's time started that much before handler entry. Else 0."""
     global _cold
     with _cold_lock:
         cold, _cold = _cold, False
-    return entry - (_INIT_SECONDS + RUNTIME_INIT_ALLOWANCE_SECONDS) if cold else entry
-
-
-def _remaining_time(budget_seconds: float) -> Callable[[], float]:
-    """Seconds left for this request: the order budget from its start, never more than Lambda has left."""
-    context, started = _invocation.get() or (None, time.monotonic())
-    return remaining_time(context, started, budget_seconds, monotonic=time.monotonic)
+    return _INIT_SECONDS + RUNTIME_INIT_ALLOWANCE_SECONDS if cold else 0.0
 
 
 def _ports(container: Container) -> OrderPorts:
     # May fetch the Roamify key on first use: inside the budget, which started at handler entry.
-    return container.order_ports(_remaining_time(container.settings.order_time_budget_seconds))
+    budget = _invocation.get() or Budget.start(None, monotonic=time.monotonic)
+    return container.order_ports(budget.within(container.settings.order_time_budget_seconds))
 
 
 # --- replies ----------------------------------------------------------------------------------------
@@ -195,7 +189,7 @@ def read_order(orderId: str) -> Response[str]:
 
 @lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    token = _invocation.set((context, _budget_start(time.monotonic())))
+    token = _invocation.set(Budget.start(context, earlier_by=_init_waited_for(), monotonic=time.monotonic))
     try:
         return app.resolve(event, context)
     finally:

@@ -58,7 +58,8 @@ from roamsync.domain.orders import TOTAL_ROUNDING, choose_fallback, order_id_for
 from roamsync.domain.packages import Package
 from roamsync.domain.runs import Trigger
 from roamsync.observability import log_to
-from roamsync.services.catalog import PackageLookup, candidate_packages, destination_of
+from roamsync.services.catalog import candidate_packages, destination_of
+from roamsync.services.ports import PackageLookup
 from roamsync.settings import Settings
 from roamsync_dev.bench_orders import API_KEY, REGION, TABLES, invoke, order_of, orderable_from, settings_for
 from roamsync_dev.simulator import ORDER_CREATE, RoamifySimulator, SocketFault, start_server

@@ -24,29 +24,22 @@ from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from roamsync.container import CHECKOUT_DEADLINE_MARGIN_SECONDS, CHECKOUT_TIME_BUDGET_SECONDS, get_container
-from roamsync.deadline import remaining_time
+from roamsync.deadline import Budget
 from roamsync.http import json_response, new_resolver
 from roamsync.observability import add_count, lambda_entrypoint
-from roamsync.services.checkout import validate_checkout
 
 app = new_resolver()
 
 # This invocation's Lambda context and the monotonic time the handler was entered. Per request (a
 # threaded local gateway runs several at once), not on the shared resolver.
-_invocation: ContextVar[tuple[Any, float] | None] = ContextVar("checkout_invocation", default=None)
+_invocation: ContextVar[Budget | None] = ContextVar("checkout_invocation", default=None)
 
 
 def _remaining_time() -> Callable[[], float]:
     """Seconds left for Roamify: the Lambda's remaining time (or, with no context, the function's
     budget counted from handler entry) less the margin kept for the cache write and the reply."""
-    context, started = _invocation.get() or (None, time.monotonic())
-    return remaining_time(
-        context,
-        started,
-        CHECKOUT_TIME_BUDGET_SECONDS,
-        margin_seconds=CHECKOUT_DEADLINE_MARGIN_SECONDS,
-        monotonic=time.monotonic,
-    )
+    budget = _invocation.get() or Budget.start(None, monotonic=time.monotonic)
+    return budget.within(CHECKOUT_TIME_BUDGET_SECONDS, margin_seconds=CHECKOUT_DEADLINE_MARGIN_SECONDS)
 
 
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -76,24 +69,8 @@ class CheckoutRequest(BaseModel):
 )
 def validate(body: Annotated[CheckoutRequest, Body()]) -> Response[str]:
     remaining = _remaining_time()  # counted from handler entry, before any wiring
-    container = get_container()
-    settings = container.settings
-
-    def confirm_upstream(reseller_id: str, /, *, remaining: Callable[[], float] | None = None) -> list[Any]:
-        # The client is built on first use: a cache hit never resolves the Roamify key.
-        return container.checkout_roamify.package_nodes(reseller_id, remaining=remaining)
-
-    answer = validate_checkout(
-        my_package_id=body.myPackageId,
-        package_id=body.packageId,
-        packages=container.packages,
-        my_packages=container.my_packages,
-        confirm_upstream=confirm_upstream,
-        cache=container.validation_cache,
-        clock=container.clock,
-        cache_ttl_seconds=settings.validation_cache_ttl_seconds,
-        max_price_increase=settings.fallback_max_price_increase,
-        remaining=remaining,
+    answer = get_container().checkout(
+        my_package_id=body.myPackageId, package_id=body.packageId, remaining=remaining
     )
     return json_response(answer.http_status, answer.body())
 
@@ -111,7 +88,7 @@ def clear_validation_cache() -> Response[str]:
 
 @lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    token = _invocation.set((context, time.monotonic()))
+    token = _invocation.set(Budget.start(context, monotonic=time.monotonic))
     try:
         return app.resolve(event, context)
     finally:

@@ -39,36 +39,26 @@ import time
 _IMPORT_STARTED = time.monotonic()
 
 import threading
-from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from roamsync.container import Container, get_container, roamify_key_source
-from roamsync.deadline import remaining_time
+from roamsync.container import Container, get_container
+from roamsync.deadline import Budget
 from roamsync.domain.orders import FailureReason, IdempotencyKeyReused, OrderRequest, OrderStatus
 from roamsync.http import error_response, json_response, new_resolver
 from roamsync.observability import lambda_entrypoint
 from roamsync.services.orders import (
-    RETRY_SLEEP_CAP_SECONDS,
-    CircuitBreaker,
     CircuitOpen,
-    OrderPolicy,
     OrderPorts,
     Placement,
     get_order,
     place_order,
 )
-
-if TYPE_CHECKING:
-    # pynamodb (with botocore) and requests load on the first request, not at init: see _build.
-    from roamsync.adapters.orders import OrderRepository
-    from roamsync.adapters.roamify import RoamifyClient
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
@@ -89,103 +79,29 @@ class OrderBody(BaseModel):
     quantity: int = Field(ge=1, description="eSIMs to order, 1..ORDER_MAX_QUANTITY")
 
 
-# --- wiring -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Wiring:
-    container: Container
-    orders: OrderRepository
-    roamify: RoamifyClient
-    breaker: CircuitBreaker
-    policy: OrderPolicy
-
-
-_wiring: _Wiring | None = None
-_wiring_lock = threading.Lock()
-
-
-def _capped_sleep(seconds: float) -> None:
-    # A 429's Retry-After may ask for 30 s; the order path never waits that long between retries.
-    time.sleep(min(seconds, RETRY_SLEEP_CAP_SECONDS))
-
-
-def _build(container: Container) -> _Wiring:
-    from roamsync.adapters.orders import OrderRepository
-    from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
-    from roamsync.adapters.secrets import resolve_secret
-
-    s = container.settings
-    key = resolve_secret(s.roamify_api_key, s.roamify_api_key_secret, what="the Roamify API key")
-    client = RoamifyClient(
-        s.roamify_base_url,
-        key,
-        api_key_source=roamify_key_source(s),
-        connect_timeout=s.roamify_connect_timeout_seconds,
-        read_timeout=s.order_lookup_timeout_seconds,
-        retry=RetryPolicy(
-            s.order_lookup_max_attempts,
-            s.roamify_backoff_base_seconds,
-            min(s.roamify_backoff_cap_seconds, RETRY_SLEEP_CAP_SECONDS),
-        ),
-        sleep=_capped_sleep,
-    )
-    container.bind_tables()
-    return _Wiring(
-        container=container,
-        orders=OrderRepository(),
-        roamify=client,
-        breaker=CircuitBreaker(
-            failure_threshold=s.order_breaker_failure_threshold,
-            cooldown_seconds=s.order_breaker_cooldown_seconds,
-        ),
-        policy=OrderPolicy.from_settings(s),
-    )
-
-
-def wiring() -> _Wiring:
-    """This container's order-path adapters and breaker (built on first use)."""
-    global _wiring  # noqa: PLW0603 - one set per Lambda container, by design
-    container = get_container()
-    with _wiring_lock:
-        if _wiring is None or _wiring.container is not container:
-            _wiring = _build(container)
-        return _wiring
+# --- the time budget -------------------------------------------------------------------------------
 
 
 # This invocation's Lambda context and when its time budget started. Per request (a threaded local
 # gateway runs several at once), not on the shared resolver.
-_invocation: ContextVar[tuple[Any, float] | None] = ContextVar("orders_invocation", default=None)
+_invocation: ContextVar[Budget | None] = ContextVar("orders_invocation", default=None)
 _cold = True
 _cold_lock = threading.Lock()
 
 
-def _budget_start(entry: float) -> float:
-    """When this request's time started: handler entry, and on the container's first invocation
-    earlier by the init it waited for (this module's import and the runtime's own start)."""
+def _init_waited_for() -> float:
+    """On the container's first invocation, the init it waited for (this module's import and the
+    runtime's own start): the request's time started that much before handler entry. Else 0."""
     global _cold
     with _cold_lock:
         cold, _cold = _cold, False
-    return entry - (_INIT_SECONDS + RUNTIME_INIT_ALLOWANCE_SECONDS) if cold else entry
+    return _INIT_SECONDS + RUNTIME_INIT_ALLOWANCE_SECONDS if cold else 0.0
 
 
-def _remaining_time(budget_seconds: float) -> Callable[[], float]:
-    """Seconds left for this request: the order budget from its start, never more than Lambda has left."""
-    context, started = _invocation.get() or (None, time.monotonic())
-    return remaining_time(context, started, budget_seconds, monotonic=time.monotonic)
-
-
-def _ports(w: _Wiring) -> OrderPorts:
-    container = w.container
-    return OrderPorts(
-        orders=w.orders,
-        packages=container.packages,
-        my_packages=container.my_packages,
-        roamify=w.roamify,
-        breaker=w.breaker,
-        clock=container.clock,
-        remaining=_remaining_time(container.settings.order_time_budget_seconds),
-    )
+def _ports(container: Container) -> OrderPorts:
+    # May fetch the Roamify key on first use: inside the budget, which started at handler entry.
+    budget = _invocation.get() or Budget.start(None, monotonic=time.monotonic)
+    return container.order_ports(budget.within(container.settings.order_time_budget_seconds))
 
 
 # --- replies ----------------------------------------------------------------------------------------
@@ -258,22 +174,22 @@ def create_order(body: Annotated[OrderBody, Body()]) -> Response[str]:
             "invalid_idempotency_key",
             f"the {IDEMPOTENCY_KEY} header is at most {MAX_KEY_LENGTH} characters",
         )
-    w = wiring()  # may fetch the Roamify key: inside the budget, which started at handler entry
+    container = get_container()
     request = OrderRequest(my_package_id=body.myPackageId, package_id=body.packageId, quantity=body.quantity)
-    return _reply(place_order(key, request, _ports(w), w.policy))
+    return _reply(place_order(key, request, _ports(container), container.order_policy))
 
 
 @app.get("/api/orders/<orderId>", summary="One order with its attempts")
 def read_order(orderId: str) -> Response[str]:
     if len(orderId) > MAX_ORDER_ID_LENGTH:
         return error_response(404, "not_found", "no such order")
-    w = wiring()
-    return json_response(200, get_order(orderId, _ports(w), w.policy).detail())
+    container = get_container()
+    return json_response(200, get_order(orderId, _ports(container), container.order_policy).detail())
 
 
 @lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    token = _invocation.set((context, _budget_start(time.monotonic())))
+    token = _invocation.set(Budget.start(context, earlier_by=_init_waited_for(), monotonic=time.monotonic))
     try:
         return app.resolve(event, context)
     finally:

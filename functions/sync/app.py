@@ -20,13 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from roamsync import self_healing
 from roamsync.container import Container, get_container, sync_catalog
+from roamsync.deadline import Budget
 from roamsync.domain.runs import Run, RunStatus, Trigger
 from roamsync.http import error_response, json_response, new_resolver
 from roamsync.observability import add_count, add_counts, get_logger, lambda_entrypoint
-from roamsync.services.sync import NIGHTLY_LOCK_WAIT_SECONDS, SYNC_IN_PROGRESS, SyncOutcome
-from roamsync.services.sync import start_sync as start_sync_in_background
+from roamsync.services.sync import NIGHTLY_LOCK_WAIT_SECONDS, SYNC_IN_PROGRESS, WORKER_TASK, SyncOutcome
 
-WORKER_TASK = "roamsync.sync"
 # A start that could not hand its run on may be tried again this soon.
 SYNC_RETRY_AFTER_SECONDS = 5
 # The nightly run's sync leaves this much of the invocation to the validation and auto-fix after it.
@@ -92,16 +91,7 @@ def start_sync(body: Annotated[SyncRequest | None, Body()] = None) -> Response[s
         outcome = sync_now(container, Trigger.API, dry_run=True, force=request.force)
         return json_response(200, outcome.preview())
 
-    started = start_sync_in_background(
-        runs=container.runs,
-        lock=container.sync_lock,
-        hand_off=lambda run: container.sync_invoker.invoke_async(
-            {"task": WORKER_TASK, "runId": run.run_id, "force": request.force}
-        ),
-        clock=container.clock,
-        trigger=Trigger.API,
-        force=request.force,
-    )
+    started = container.start_sync_in_background(Trigger.API, force=request.force)
     if started.busy_with is not None:
         return error_response(
             409,
@@ -127,15 +117,7 @@ def _is_schedule(event: dict[str, Any]) -> bool:
     return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
 
 
-def _time_left(context: Any, keep_seconds: float = 0.0) -> Callable[[], float] | None:
-    """The seconds the invocation has left, less `keep_seconds`; None off Lambda (no context)."""
-    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-    if not callable(remaining_ms):
-        return None
-    return lambda: remaining_ms() / 1000 - keep_seconds
-
-
-def _run_nightly(context: Any) -> dict[str, Any]:
+def _run_nightly(budget: Budget) -> dict[str, Any]:
     """The schedule: sync, then validate every mapping, then auto-fix (each its own run record)."""
     container = get_container()
     outcome = self_healing.nightly(
@@ -147,7 +129,7 @@ def _run_nightly(context: Any) -> dict[str, Any]:
                 dry_run=False,
                 force=False,
                 lock_wait_seconds=NIGHTLY_LOCK_WAIT_SECONDS,
-                remaining=_time_left(context, NIGHTLY_AFTER_SYNC_SECONDS),
+                remaining=budget.lambda_left(NIGHTLY_AFTER_SYNC_SECONDS),
             ).run
         ),
     )
@@ -157,7 +139,7 @@ def _run_nightly(context: Any) -> dict[str, Any]:
     return outcome.summary()
 
 
-def _run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _run_worker(event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     container = get_container()
     run = container.runs.get(str(event.get("runId", "")))
     if run is None or run.status is not RunStatus.PENDING or not container.runs.claim(run):
@@ -170,7 +152,7 @@ def _run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         dry_run=False,
         force=bool(event.get("force")),
         run=run,
-        remaining=_time_left(context),
+        remaining=budget.lambda_left(),
     )
     return outcome.run.summary()
 
@@ -178,7 +160,7 @@ def _run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @lambda_entrypoint(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if _is_schedule(event):
-        return _run_nightly(context)
+        return _run_nightly(Budget.start(context))
     if event.get("task") == WORKER_TASK:
-        return _run_worker(event, context)
+        return _run_worker(event, Budget.start(context))
     return app.resolve(event, context)

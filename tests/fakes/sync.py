@@ -101,3 +101,23 @@ class FakePackageStore:
             if on_written:
                 on_written(batch)
         return calls
+
+
+class FakeSyncLock:
+    """The sync lock: one holder at a time, as the Runs table's lock item allows."""
+
+    def __init__(self, holder: str | None = None) -> None:
+        self.holder = holder
+
+    def acquire(self, holder: str) -> str | None:
+        if self.holder is not None and self.holder != holder:
+            return self.holder
+        self.holder = holder
+        return None
+
+    def renew(self, holder: str) -> bool:
+        return self.holder == holder
+
+    def release(self, holder: str) -> None:
+        if self.holder == holder:
+            self.holder = None

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import boto3
 import pytest
 from werkzeug.test import Client, TestResponse
 
+from roamsync.adapters.roamify import RoamifyClient
 from roamsync.container import Container, set_container, sync_catalog
 from roamsync.domain.equivalence import RegionFallbacks, is_equivalent_or_better, rank_alternatives
 from roamsync.domain.my_packages import MyPackage
@@ -543,14 +545,15 @@ def test_wiring_that_eats_the_order_budget_counts_against_it_and_nothing_is_orde
     # given a cold container whose wiring (the Roamify key from Secrets Manager) takes 8 of the 10 s
     module = lambda_runtime.load_module("OrdersFunction")
     clock = _SlowClock()
-    build = module._build
 
-    def slow_build(container: Container) -> Any:
-        clock.offset += 8.0
-        return build(container)
+    class SlowToWire(Container):
+        @cached_property
+        def order_roamify(self) -> RoamifyClient:
+            clock.offset += 8.0
+            return super().order_roamify
 
+    set_container(SlowToWire(shop.container.settings))
     monkeypatch.setattr(module, "time", clock)
-    monkeypatch.setattr(module, "_build", slow_build)
     monkeypatch.setattr(module, "_cold", False)
 
     # when an order comes in

@@ -5,23 +5,28 @@ Tests and the CLI build their own `Container` (or replace parts of one); nothing
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from roamsync.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from roamsync.adapters.dynamo import MyPackageRepository, PackageRepository, RunRepository, SyncLock
     from roamsync.adapters.invoker import LambdaAsyncInvoker
+    from roamsync.adapters.orders import OrderRepository
     from roamsync.adapters.roamify import RoamifyClient
     from roamsync.adapters.schedule import ScheduleRule
     from roamsync.adapters.validation_cache import ValidationCache
     from roamsync.domain.runs import Run, Trigger
+    from roamsync.services.checkout import CheckoutAnswer
+    from roamsync.services.orders import CircuitBreaker, OrderPolicy, OrderPorts
     from roamsync.services.ports import Progress
     from roamsync.services.status import CachedCheck
-    from roamsync.services.sync import SyncOutcome
+    from roamsync.services.sync import SyncOutcome, SyncStart
 
 
 # Checkout waits on Roamify while a shopper waits on checkout: a tighter budget than the sync's.
@@ -62,6 +67,8 @@ class Container:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.settings = settings
         self.clock = clock
+        # A threaded local gateway serves several first requests at once: one breaker, one client.
+        self._order_lock = threading.Lock()
 
     def bind_tables(self) -> None:
         from roamsync.adapters.dynamo_models import bind_models
@@ -97,7 +104,13 @@ class Container:
         return RunRepository(clock=self._now)
 
     def _roamify_client(
-        self, read_timeout: float, max_attempts: int, backoff_cap: float, page_concurrency: int = 1
+        self,
+        read_timeout: float,
+        max_attempts: int,
+        backoff_cap: float,
+        page_concurrency: int = 1,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> RoamifyClient:
         from roamsync.adapters.roamify import RetryPolicy, RoamifyClient
         from roamsync.adapters.secrets import resolve_secret
@@ -112,6 +125,7 @@ class Container:
             read_timeout=read_timeout,
             retry=RetryPolicy(max_attempts, s.roamify_backoff_base_seconds, backoff_cap),
             page_concurrency=page_concurrency,
+            sleep=sleep,
         )
 
     @cached_property
@@ -141,6 +155,110 @@ class Container:
             min(s.roamify_read_timeout_seconds, CHECKOUT_READ_TIMEOUT_SECONDS),
             min(s.roamify_max_attempts, CHECKOUT_MAX_ATTEMPTS),
             min(s.roamify_backoff_cap_seconds, CHECKOUT_BACKOFF_CAP_SECONDS),
+        )
+
+    @cached_property
+    def order_roamify(self) -> RoamifyClient:
+        """The Roamify client of order placement: lookups bounded by the order settings, and no
+        backoff sleep longer than the order path allows (a 429's Retry-After included)."""
+        from roamsync.services.orders import RETRY_SLEEP_CAP_SECONDS
+
+        s = self.settings
+
+        def capped_sleep(seconds: float) -> None:
+            time.sleep(min(seconds, RETRY_SLEEP_CAP_SECONDS))
+
+        return self._roamify_client(
+            s.order_lookup_timeout_seconds,
+            s.order_lookup_max_attempts,
+            min(s.roamify_backoff_cap_seconds, RETRY_SLEEP_CAP_SECONDS),
+            sleep=capped_sleep,
+        )
+
+    @cached_property
+    def orders(self) -> OrderRepository:
+        from roamsync.adapters.orders import OrderRepository
+
+        self.bind_tables()
+        return OrderRepository()
+
+    @cached_property
+    def order_breaker(self) -> CircuitBreaker:
+        """The breaker in front of Roamify's order calls, shared by this container's requests."""
+        from roamsync.services.orders import CircuitBreaker
+
+        s = self.settings
+        return CircuitBreaker(
+            failure_threshold=s.order_breaker_failure_threshold,
+            cooldown_seconds=s.order_breaker_cooldown_seconds,
+        )
+
+    @cached_property
+    def order_policy(self) -> OrderPolicy:
+        from roamsync.services.orders import OrderPolicy
+
+        return OrderPolicy.from_settings(self.settings)
+
+    def order_ports(self, remaining: Callable[[], float]) -> OrderPorts:
+        """What order placement needs for one request with `remaining` seconds left. The first call
+        may fetch the Roamify key from Secrets Manager: callers make it inside their time budget."""
+        from roamsync.services.orders import OrderPorts
+
+        with self._order_lock:
+            roamify, orders, breaker = self.order_roamify, self.orders, self.order_breaker
+        return OrderPorts(
+            orders=orders,
+            packages=self.packages,
+            my_packages=self.my_packages,
+            roamify=roamify,
+            breaker=breaker,
+            clock=self.clock,
+            remaining=remaining,
+        )
+
+    def checkout(
+        self, *, my_package_id: str | None, package_id: str | None, remaining: Callable[[], float]
+    ) -> CheckoutAnswer:
+        """One checkout validation (see `validate_checkout`, whose errors it raises), Roamify asked
+        within `remaining`. The checkout client is built only when Roamify is asked: a cache hit
+        never resolves the Roamify key."""
+        from roamsync.services.checkout import validate_checkout
+
+        s = self.settings
+
+        def confirm_upstream(
+            reseller_id: str, /, *, remaining: Callable[[], float] | None = None
+        ) -> list[Any]:
+            return self.checkout_roamify.package_nodes(reseller_id, remaining=remaining)
+
+        return validate_checkout(
+            my_package_id=my_package_id,
+            package_id=package_id,
+            packages=self.packages,
+            my_packages=self.my_packages,
+            confirm_upstream=confirm_upstream,
+            cache=self.validation_cache,
+            clock=self.clock,
+            cache_ttl_seconds=s.validation_cache_ttl_seconds,
+            max_price_increase=s.fallback_max_price_increase,
+            remaining=remaining,
+        )
+
+    def start_sync_in_background(self, trigger: Trigger, *, force: bool) -> SyncStart:
+        """Record a pending sync run and hand it to the sync worker (an asynchronous invoke of the
+        sync function); see `start_sync` for the outcomes and what it raises."""
+        from roamsync.services.sync import WORKER_TASK, start_sync
+
+        def hand_off(run: Run) -> None:
+            self.sync_invoker.invoke_async({"task": WORKER_TASK, "runId": run.run_id, "force": force})
+
+        return start_sync(
+            runs=self.runs,
+            lock=self.sync_lock,
+            hand_off=hand_off,
+            clock=self.clock,
+            trigger=trigger,
+            force=force,
         )
 
     @cached_property

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 from roamsync.domain.errors import BadRequest, NotFound
 from roamsync.domain.my_packages import MyPackage
 from roamsync.domain.packages import Package
+from roamsync.services.ports import MyPackageLookup, PackageLookup
 
 GLOBAL_REGION = "Global"
-
-
-class PackageLookup(Protocol):
-    def get(self, reseller_id: str) -> Package | None: ...
-
-    def by_country(self, country_code: str) -> Iterator[Package]: ...
-
-    def spanning(self, region: str) -> Iterator[Package]:
-        """Packages of `region` that cover more than their own country (Package.spans_beyond_its_country)."""
-        ...
-
-
-class MyPackageLookup(Protocol):
-    def get(self, my_package_id: str) -> MyPackage | None: ...
 
 
 @dataclass(frozen=True)

@@ -26,20 +26,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from roamsync.domain.equivalence import Alternative, destinations_for, rank_suggestions_for
 from roamsync.domain.errors import StorageError, UpstreamAuthError, UpstreamError, UpstreamTimeout
 from roamsync.domain.my_packages import package_promised_by
 from roamsync.observability import add_count, get_logger
-from roamsync.services.catalog import (
+from roamsync.services.catalog import Target, candidate_packages, resolve_target
+from roamsync.services.ports import (
+    CheckoutCache,
+    Clock,
     MyPackageLookup,
     PackageLookup,
-    Target,
-    candidate_packages,
-    resolve_target,
+    UpstreamConfirmer,
 )
-from roamsync.services.ports import Clock
 
 CACHE_KEY_VERSION = "v2"  # bump when the cached record's shape changes: old records then miss
 ALTERNATIVES_LIMIT = 5
@@ -54,43 +54,6 @@ class Reason(StrEnum):
     UNKNOWN_UPSTREAM = "unknown_upstream"  # active in the catalog, but Roamify does not know it now
     UPSTREAM_UNREACHABLE = "upstream_unreachable"  # Roamify could not confirm; the catalog vouches
     NEGATIVE_MARGIN = "negative_margin"  # Roamify's price is now above the shop's sale price
-
-
-class UpstreamConfirmer(Protocol):
-    """Roamify's answer for one packageId: the country nodes listing it (empty when it is unknown).
-
-    `remaining` reports the seconds left for the call, retries and waits included (None: no bound);
-    when they run out it raises an UpstreamError, as for any failure to get an answer.
-    """
-
-    def __call__(
-        self, reseller_id: str, /, *, remaining: Callable[[], float] | None = None
-    ) -> Sequence[Any]: ...
-
-
-class CachedEntry(Protocol):
-    """What a cache hit carries: the stored record and where it was found ("process" / "table")."""
-
-    @property
-    def result(self) -> dict[str, Any]: ...
-
-    @property
-    def source(self) -> str: ...
-
-
-class CheckoutCache(Protocol):
-    """Cached answers, keyed within a generation that a clear bumps. A validation reads the
-    generation once, when it starts, and both looks up and stores under it: an answer computed
-    while the cache was being cleared is stored under the old generation, which is never read again.
-    """
-
-    def generation(self) -> int: ...
-
-    def get(self, key: str, *, generation: int | None = None) -> CachedEntry | None: ...
-
-    def put(
-        self, key: str, result: Mapping[str, Any], ttl_seconds: float, *, generation: int | None = None
-    ) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from roamsync.domain.errors import UpstreamError
 from roamsync.domain.my_packages import MyPackage
+from roamsync.domain.orders import Order
 from roamsync.domain.packages import CatalogPage, Package
 from roamsync.domain.runs import Run, RunKind, RunStatus
+from roamsync.domain.sync_plan import Stored
 
 
 class Clock(Protocol):
@@ -44,9 +47,15 @@ class SyncLockPort(Protocol):
 
 
 class PackageStore(Protocol):
-    def load_all(self) -> dict[str, Package]: ...
+    """The Packages table as the sync uses it."""
 
-    def write(self, packages: Iterable[Package]) -> int: ...
+    def load_stored(self, progress: Callable[[int], None] | None = None) -> dict[str, Stored]: ...
+
+    def get_many(self, reseller_ids: Iterable[str]) -> dict[str, Package]: ...
+
+    def write(
+        self, packages: Iterable[Package], *, on_written: Callable[[list[str]], None] | None = None
+    ) -> int: ...
 
 
 class RunStore(Protocol):
@@ -112,3 +121,84 @@ class MyPackageStore(Protocol):
     def delete(self, my_package_id: str, *, expected_updated_at: datetime | None) -> None: ...
 
     def set_validation(self, row: MyPackage, *, expected_updated_at: datetime | None) -> None: ...
+
+
+class OrderStore(Protocol):
+    def create(self, order: Order) -> Order: ...
+
+    def save(self, order: Order, expected_version: int) -> Order: ...
+
+    def get(self, order_id: str) -> Order | None: ...
+
+
+class RoamifyOrders(Protocol):
+    def create_order(
+        self, package_id: str, quantity: int, reference_id: str, *, timeout: tuple[float, float] | None = None
+    ) -> dict[str, Any]: ...
+
+    def find_order(
+        self,
+        *,
+        reference_id: str | None = None,
+        order_id: str | None = None,
+        remaining: Callable[[], float] | None = None,
+    ) -> dict[str, Any] | None:
+        """The upstream order, or None only when Roamify documentedly said there is none."""
+        ...
+
+    def current_price(
+        self, package_id: str, *, remaining: Callable[[], float] | None = None
+    ) -> Decimal | None:
+        """The price Roamify lists the package at now; None when it does not list it."""
+        ...
+
+
+class PackageLookup(Protocol):
+    def get(self, reseller_id: str) -> Package | None: ...
+
+    def by_country(self, country_code: str) -> Iterator[Package]: ...
+
+    def spanning(self, region: str) -> Iterator[Package]:
+        """Packages of `region` that cover more than their own country (Package.spans_beyond_its_country)."""
+        ...
+
+
+class MyPackageLookup(Protocol):
+    def get(self, my_package_id: str) -> MyPackage | None: ...
+
+
+class UpstreamConfirmer(Protocol):
+    """Roamify's answer for one packageId: the country nodes listing it (empty when it is unknown).
+
+    `remaining` reports the seconds left for the call, retries and waits included (None: no bound);
+    when they run out it raises an UpstreamError, as for any failure to get an answer.
+    """
+
+    def __call__(
+        self, reseller_id: str, /, *, remaining: Callable[[], float] | None = None
+    ) -> Sequence[Any]: ...
+
+
+class CachedEntry(Protocol):
+    """What a cache hit carries: the stored record and where it was found ("process" / "table")."""
+
+    @property
+    def result(self) -> dict[str, Any]: ...
+
+    @property
+    def source(self) -> str: ...
+
+
+class CheckoutCache(Protocol):
+    """Cached answers, keyed within a generation that a clear bumps. A validation reads the
+    generation once, when it starts, and both looks up and stores under it: an answer computed
+    while the cache was being cleared is stored under the old generation, which is never read again.
+    """
+
+    def generation(self) -> int: ...
+
+    def get(self, key: str, *, generation: int | None = None) -> CachedEntry | None: ...
+
+    def put(
+        self, key: str, result: Mapping[str, Any], ttl_seconds: float, *, generation: int | None = None
+    ) -> None: ...

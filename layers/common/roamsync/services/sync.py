@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any
 
 from roamsync.domain.errors import Conflict, RoamsyncError, StorageError, UpstreamAuthError, UpstreamError
 from roamsync.domain.packages import NormalisedCatalog, Package, normalise_nodes
 from roamsync.domain.runs import Run, RunKind, RunStatus, Trigger
 from roamsync.domain.sync_plan import ChangeKind, RefusalReason, Stored, SyncPlan, plan_sync, to_write
 from roamsync.observability import get_logger
-from roamsync.services.ports import CatalogSource, Clock, Progress, RunStore, SyncLockPort
+from roamsync.services.ports import CatalogSource, Clock, PackageStore, Progress, RunStore, SyncLockPort
 from roamsync.services.recording import finish_run
 
 # The lock and the run's lease are renewed at most this often while the sync makes progress.
@@ -50,22 +50,12 @@ READ_BACK_BATCH = 100
 # release the lock: no call to Roamify is started that could outlast the limit less this margin.
 FINISH_MARGIN_SECONDS = 10.0
 
+# The payload key a background sync worker is invoked with (`{"task": WORKER_TASK, "runId": ...}`).
+WORKER_TASK = "roamsync.sync"
 SYNC_IN_PROGRESS = "sync_in_progress"
 INTERNAL_ERROR = "internal_error"
 LOCK_LOST = "lock_lost"
 OUT_OF_TIME = "out_of_time"
-
-
-class PackageStore(Protocol):
-    """The Packages table as the sync uses it."""
-
-    def load_stored(self, progress: Callable[[int], None] | None = None) -> dict[str, Stored]: ...
-
-    def get_many(self, reseller_ids: Iterable[str]) -> dict[str, Package]: ...
-
-    def write(
-        self, packages: Iterable[Package], *, on_written: Callable[[list[str]], None] | None = None
-    ) -> int: ...
 
 
 class LockLost(RoamsyncError):

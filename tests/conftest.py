@@ -26,8 +26,14 @@ SIM_KEY = "sim-key"
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """moto's in-process AWS with the five tables created from template.yaml."""
+    """moto's in-process AWS with the five tables created from template.yaml.
+
+    moto's DynamoDB writes are made atomic first (roamsync_dev.moto_atomic), as DynamoDB's are.
+    """
+    from roamsync_dev import moto_atomic
     from roamsync_dev.template import create_tables, load_template
+
+    moto_atomic.install()
 
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
     saved = {k: os.environ.get(k) for k in [*env, "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"]}

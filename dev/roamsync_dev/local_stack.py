@@ -50,7 +50,13 @@ SYNC_ROUTE = "/api/admin/packages/sync"
 
 
 def _embedded_moto_server(host: str, port: int) -> Any:
-    """moto's ThreadedMotoServer, without its per-request access log and with a fast shutdown."""
+    """moto's ThreadedMotoServer, without its per-request access log and with a fast shutdown.
+
+    Its DynamoDB writes are made atomic (roamsync_dev.moto_atomic), as DynamoDB's are.
+    """
+    from roamsync_dev import moto_atomic
+
+    moto_atomic.install()
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,

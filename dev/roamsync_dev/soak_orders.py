@@ -403,7 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
+    from roamsync_dev import moto_atomic
     from roamsync_dev.local_stack import start_embedded_dynamodb
+
+    moto_atomic.install()  # the embedded server installs it too; the soak counts on it
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "soak")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "soak")

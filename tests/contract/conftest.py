@@ -30,7 +30,7 @@ def dynalite_tables() -> Iterator[tuple[str, Any]]:
     """One dynalite for the session, with the template's tables: (endpoint, its DynamoDB client).
     Skips without node or the installed package (fails under CI=true), as the dynalite stack test."""
     from roamsync_dev.template import create_tables, load_template
-    from tests.integration.test_dynalite import _missing_dynalite, _start_dynalite
+    from tests.e2e.test_dynalite import _missing_dynalite, _start_dynalite
 
     problem = _missing_dynalite()
     if problem is not None:

@@ -1,11 +1,16 @@
 """Runs a template function in this process the way Lambda would: its handler, an event, a context.
 
-Each function's `<CodeUri>/<module>.py` is imported once under a name of its own
+Each function's `<CodeUri>/<module>.py` is imported under a name of its own
 (`roamsync_functions.sync.app`), so two functions that both call their module `app` do not collide.
-The layer's `roamsync` package is imported as usual (it is on sys.path, as /opt/python is in Lambda).
-What is not emulated: a fresh process per container, the function's own template environment
-(the local stack sets one process environment for every function), and the timeout itself
-(the context counts down, nothing is interrupted).
+Lambda runs one invocation at a time per container, so module state (Powertools' resolver keeps the
+current event and route on itself) is never shared by two running invocations. The same holds here:
+an invocation runs in an idle copy of the handler module (a "container"), and when every copy is busy
+a new one is imported (`roamsync_functions.sync.app_2`, ...). Finished invocations return their copy;
+the first copy is the one `load_module` hands out.
+The layer's `roamsync` package is imported as usual (it is on sys.path, as /opt/python is in Lambda)
+and is shared by every copy. What is not emulated: a fresh process per container, the function's own
+template environment (the local stack sets one process environment for every function), and the
+timeout itself (the context counts down, nothing is interrupted).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -36,7 +43,16 @@ LAYER_DIR = REPO_ROOT / "layers" / "common"
 
 Handler = Callable[[Any, Any], Any]
 
-_modules: dict[tuple[Path, str], types.ModuleType] = {}
+
+@dataclass
+class _Container:
+    """One imported copy of a handler module and whether an invocation is running in it."""
+
+    module: types.ModuleType
+    busy: bool = False
+
+
+_containers: dict[tuple[Path, str], list[_Container]] = {}
 _import_lock = threading.RLock()
 
 
@@ -111,51 +127,97 @@ def _module_name(code_dir: Path, module_path: str) -> str:
     return f"{MODULE_PREFIX}.{slug}.{module_path}"
 
 
-def load_module(function_logical_id: str, template: Mapping[str, Any] | None = None) -> types.ModuleType:
-    """Import (once) the module holding the function's handler and return it.
+def _import_copy(function_logical_id: str, spec: FunctionSpec, module_path: str) -> types.ModuleType:
+    source = spec.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
+    if not source.is_file():
+        raise FileNotFoundError(f"{function_logical_id}: handler file {source} does not exist")
+    base = _module_name(spec.code_dir, module_path)
+    name, copy = base, 1
+    while name in sys.modules:  # another copy, or another function whose directory has the same name
+        copy += 1
+        name = f"{base}_{copy}"
+    _ensure_package(name.rpartition(".")[0])
+    import_spec = importlib.util.spec_from_file_location(name, source)
+    if import_spec is None or import_spec.loader is None:
+        raise ImportError(f"cannot import {source}")
+    module = importlib.util.module_from_spec(import_spec)
+    # Registered before it runs: pydantic resolves the module's postponed annotations through it.
+    sys.modules[name] = module
+    try:
+        import_spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
 
-    Raises KeyError for an unknown function and FileNotFoundError when the handler's file is missing;
-    whatever the module raises at import propagates, as a Lambda init error would.
+
+def _pool(function_logical_id: str, template: Mapping[str, Any] | None) -> list[_Container]:
+    """The function's containers, importing the first one if there is none.
+
+    Call with _import_lock held.
     """
     spec = function_spec(function_logical_id, template)
-    module_path, _, _attr = spec.handler.rpartition(".")
-    key = (spec.code_dir, module_path)
-    with _import_lock:
-        cached = _modules.get(key)
-        if cached is not None:
-            return cached
+    module_path = spec.handler.rpartition(".")[0]
+    pool = _containers.setdefault((spec.code_dir, module_path), [])
+    if not pool:
         _ensure_layer_importable()
-        source = spec.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
-        if not source.is_file():
-            raise FileNotFoundError(f"{function_logical_id}: handler file {source} does not exist")
-        name = _module_name(spec.code_dir, module_path)
-        _ensure_package(name.rpartition(".")[0])
-        import_spec = importlib.util.spec_from_file_location(name, source)
-        if import_spec is None or import_spec.loader is None:
-            raise ImportError(f"cannot import {source}")
-        module = importlib.util.module_from_spec(import_spec)
-        # Registered before it runs: pydantic resolves the module's postponed annotations through it.
-        sys.modules[name] = module
-        try:
-            import_spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-        _modules[key] = module
-        return module
+        pool.append(_Container(_import_copy(function_logical_id, spec, module_path)))
+    return pool
 
 
-def load_handler(function_logical_id: str, template: Mapping[str, Any] | None = None) -> Handler:
-    """The callable the function's `Handler` names (e.g. `app.lambda_handler`), imported once.
+def load_module(function_logical_id: str, template: Mapping[str, Any] | None = None) -> types.ModuleType:
+    """The module holding the function's handler, in its first container (imported on first use).
 
-    Raises AttributeError when the module has no such callable.
+    One invocation after another runs in this copy, so a test can patch it. Raises KeyError for an
+    unknown function and FileNotFoundError when the handler's file is missing; whatever the module
+    raises at import propagates, as a Lambda init error would.
     """
+    with _import_lock:
+        return _pool(function_logical_id, template)[0].module
+
+
+def containers_started(function_logical_id: str, template: Mapping[str, Any] | None = None) -> int:
+    """How many copies of the function's handler module have been imported so far."""
     spec = function_spec(function_logical_id, template)
-    attr = spec.handler.rpartition(".")[2]
-    handler = getattr(load_module(function_logical_id, template), attr, None)
+    module_path = spec.handler.rpartition(".")[0]
+    with _import_lock:
+        return len(_containers.get((spec.code_dir, module_path), []))
+
+
+@contextmanager
+def _container(function_logical_id: str, template: Mapping[str, Any] | None) -> Iterator[types.ModuleType]:
+    """An idle container for one invocation (a new one when all are busy), returned afterwards."""
+    with _import_lock:
+        pool = _pool(function_logical_id, template)
+        container = next((c for c in pool if not c.busy), None)
+        if container is None:
+            spec = function_spec(function_logical_id, template)
+            container = _Container(_import_copy(function_logical_id, spec, spec.handler.rpartition(".")[0]))
+            pool.append(container)
+        container.busy = True
+    try:
+        yield container.module
+    finally:
+        with _import_lock:
+            container.busy = False
+
+
+def _handler_of(
+    function_logical_id: str, template: Mapping[str, Any] | None, module: types.ModuleType
+) -> Handler:
+    spec = function_spec(function_logical_id, template)
+    handler = getattr(module, spec.handler.rpartition(".")[2], None)
     if not callable(handler):
         raise AttributeError(f"{function_logical_id}: {spec.handler} is not a callable in {spec.code_dir}")
     return handler  # type: ignore[no-any-return]
+
+
+def load_handler(function_logical_id: str, template: Mapping[str, Any] | None = None) -> Handler:
+    """The callable the function's `Handler` names (e.g. `app.lambda_handler`) in its first container.
+
+    Raises AttributeError when the module has no such callable.
+    """
+    return _handler_of(function_logical_id, template, load_module(function_logical_id, template))
 
 
 def new_context(function_logical_id: str, template: Mapping[str, Any] | None = None) -> FakeLambdaContext:
@@ -170,9 +232,11 @@ def invoke(
     *,
     context: FakeLambdaContext | None = None,
 ) -> Any:
-    """Call the function's handler with `event` and a fresh context, and return what it returns.
+    """Call the function's handler with `event` and a fresh context in an idle container, and return
+    what it returns.
 
     Exceptions from the handler propagate unchanged (Lambda would report them as an Unhandled error).
     """
-    handler = load_handler(function_logical_id, template)
-    return handler(event, context or new_context(function_logical_id, template))
+    with _container(function_logical_id, template) as module:
+        handler = _handler_of(function_logical_id, template, module)
+        return handler(event, context or new_context(function_logical_id, template))

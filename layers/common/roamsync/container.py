@@ -348,14 +348,19 @@ def sync_catalog(
 
 
 _container: Container | None = None
+_container_lock = threading.Lock()
 
 
 def get_container() -> Container:
     """The process-wide container, built from the environment's settings on first use."""
     global _container  # noqa: PLW0603 - one per Lambda container, by design
-    if _container is None:
-        _container = Container(get_settings())
-    return _container
+    container = _container
+    if container is None:
+        with _container_lock:  # threads asking first at once (the local stack) still share one
+            container = _container
+            if container is None:
+                container = _container = Container(get_settings())
+    return container
 
 
 def set_container(container: Container | None) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -18,6 +19,39 @@ SERVICE = "roamsync"
 NAMESPACE = "Roamsync"
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+class _Once(Generic[T]):
+    """`build()` called at most once per process, however many threads ask first at the same moment.
+
+    functools.cache would let each racing thread build its own object (and keep only one); a second
+    Logger or Metrics would then carry its own keys and buffered metrics. Checked once without the
+    lock (the common case, already built), then again under it.
+    """
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        functools.update_wrapper(self, build)
+
+    def __call__(self) -> T:
+        value = self._value
+        if value is None:
+            with self._lock:
+                value = self._value
+                if value is None:
+                    value = self._value = self._build()
+        return value
+
+    def built(self) -> bool:
+        return self._value is not None
+
+    def cache_clear(self) -> None:
+        """Forget the object, so the next call builds a new one (tests only)."""
+        with self._lock:
+            self._value = None
 
 
 _log_stream: IO[str] | None = None
@@ -27,27 +61,27 @@ def log_to(stream: IO[str]) -> None:
     """Send log lines to `stream` (the CLI keeps stdout for its own output). Call before logging."""
     global _log_stream  # noqa: PLW0603 - one logger per process
     _log_stream = stream
-    if get_logger.cache_info().currsize:
+    if get_logger.built():
         for handler in get_logger().handlers:
             if isinstance(handler, logging.StreamHandler):
                 handler.setStream(stream)
 
 
-@functools.cache
+@_Once
 def get_logger() -> Logger:
     from aws_lambda_powertools import Logger
 
     return Logger(service=SERVICE, stream=_log_stream)
 
 
-@functools.cache
+@_Once
 def get_metrics() -> Metrics:
     from aws_lambda_powertools import Metrics
 
     return Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
-@functools.cache
+@_Once
 def get_tracer() -> Tracer:
     # Importing the Tracer pulls in the X-Ray SDK; only handlers that run pay for it.
     from aws_lambda_powertools import Tracer
@@ -101,19 +135,19 @@ def lambda_entrypoint(*, correlation_id_path: str | None = None) -> Callable[[F]
     """
 
     def decorate(handler: F) -> F:
-        wrapped: Callable[[Any, Any], Any] | None = None
+        def build() -> Callable[[Any, Any], Any]:
+            # The Tracer loads the X-Ray SDK even when tracing is off: only wrap when it is on.
+            inner = get_tracer().capture_lambda_handler(handler) if tracing_enabled() else handler
+            inner = get_metrics().log_metrics(inner)
+            return get_logger().inject_lambda_context(
+                correlation_id_path=correlation_id_path, log_event=False
+            )(inner)
+
+        wrapped = _Once(build)  # built at the first invocation, not at import
 
         @functools.wraps(handler)
         def wrapper(event: Any, context: Any) -> Any:
-            nonlocal wrapped
-            if wrapped is None:  # built at the first invocation, not at import
-                # The Tracer loads the X-Ray SDK even when tracing is off: only wrap when it is on.
-                inner = get_tracer().capture_lambda_handler(handler) if tracing_enabled() else handler
-                inner = get_metrics().log_metrics(inner)
-                wrapped = get_logger().inject_lambda_context(
-                    correlation_id_path=correlation_id_path, log_event=False
-                )(inner)
-            return wrapped(event, context)
+            return wrapped()(event, context)
 
         return wrapper  # type: ignore[return-value]
 

@@ -12,7 +12,7 @@ import pytest
 
 from roamsync_dev import lambda_runtime
 
-HANDLER = '''
+HANDLER = """
 calls = 0
 current = None
 
@@ -25,7 +25,7 @@ def handler(event, context):
     if barrier is not None:
         barrier.wait()
     return {"id": current, "calls": calls}
-'''
+"""
 
 
 @pytest.fixture()

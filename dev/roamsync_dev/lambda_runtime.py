@@ -8,9 +8,13 @@ an invocation runs in an idle copy of the handler module (a "container"), and wh
 a new one is imported (`roamsync_functions.sync.app_2`, ...). Finished invocations return their copy;
 the first copy is the one `load_module` hands out.
 The layer's `roamsync` package is imported as usual (it is on sys.path, as /opt/python is in Lambda)
-and is shared by every copy. What is not emulated: a fresh process per container, the function's own
-template environment (the local stack sets one process environment for every function), and the
-timeout itself (the context counts down, nothing is interrupted).
+and is shared by every copy. The function's CodeUri goes on sys.path too, as Lambda's task root does,
+so a handler imports the packages next to it by their own names (AdminFunction's `admin_routes`); those
+are imported once and shared by the copies, so they must hold no per-invocation state (a Powertools
+Router's routes run on the resolver that includes them, in the copy's own handler module).
+What is not emulated: a fresh process per container, the function's own template environment (the
+local stack sets one process environment for every function), and the timeout itself (the context
+counts down, nothing is interrupted).
 """
 
 from __future__ import annotations
@@ -122,6 +126,12 @@ def _ensure_package(name: str) -> None:
             sys.modules[package] = module
 
 
+def _ensure_code_dir_importable(code_dir: Path) -> None:
+    # Appended, not prepended: a sibling package never shadows the layer or an installed library.
+    if str(code_dir) not in sys.path:
+        sys.path.append(str(code_dir))
+
+
 def _module_name(code_dir: Path, module_path: str) -> str:
     slug = "".join(c if c.isalnum() else "_" for c in code_dir.name) or "root"
     return f"{MODULE_PREFIX}.{slug}.{module_path}"
@@ -137,6 +147,7 @@ def _import_copy(function_logical_id: str, spec: FunctionSpec, module_path: str)
         copy += 1
         name = f"{base}_{copy}"
     _ensure_package(name.rpartition(".")[0])
+    _ensure_code_dir_importable(spec.code_dir)
     import_spec = importlib.util.spec_from_file_location(name, source)
     if import_spec is None or import_spec.loader is None:
         raise ImportError(f"cannot import {source}")

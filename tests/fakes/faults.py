@@ -4,9 +4,8 @@
   ``before-send`` already calls) that answers the first N calls of chosen (operation, table) pairs with
   ``ProvisionedThroughputExceededException``; botocore's retry handler sees a throttle and resends, as
   it would against DynamoDB. The backoff sleep is shortened (the retry path still runs).
-- `atomic_moto`: moto checks a condition and writes in two steps, DynamoDB atomically. Two writers
-  racing on one key must meet DynamoDB's semantics, so PutItem / UpdateItem / DeleteItem are
-  serialised, making the race about roamsync's conditional writes rather than moto's.
+- Races on one key need no fake: the `aws` fixture installs roamsync_dev.moto_atomic, which makes
+  moto's conditional writes atomic, as DynamoDB's are.
 """
 
 from __future__ import annotations
@@ -87,21 +86,6 @@ class DynamoThrottle:
             # the retry still happens; only its jittered sleep (up to seconds) is cut short
             mp.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.001)
             yield self
-
-
-def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make moto's conditional writes atomic, as DynamoDB's are (see the module doc)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item"):
-        real = getattr(DynamoDBBackend, name)
-
-        def atomic(self: DynamoDBBackend, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
-            with lock:
-                return _real(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, atomic)
 
 
 def scan_items(logical_table: str) -> list[dict[str, Any]]:

@@ -448,21 +448,8 @@ def test_the_same_key_twice_in_a_row_places_one_order(shop: Shop, picks: Picks) 
     assert shop.upstream_order_posts() == 1
 
 
-def test_the_same_key_twice_at_once_places_one_order(
-    shop: Shop, picks: Picks, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # moto checks a condition and writes in two steps; DynamoDB does both atomically. Make moto's
-    # PutItem atomic too, so the test is about roamsync's conditional write, not moto's race.
-    from moto.dynamodb.models.table import Table
-
-    put_item = Table.put_item
-    lock = threading.Lock()
-
-    def atomic_put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return put_item(self, *args, **kwargs)
-
-    monkeypatch.setattr(Table, "put_item", atomic_put_item)
+def test_the_same_key_twice_at_once_places_one_order(shop: Shop, picks: Picks) -> None:
+    # (the aws fixture makes moto's conditional writes atomic, as DynamoDB's are)
     package = picks.live
     shop.sim.faults.slow_seconds = 0.2  # the first order is still in flight when the second arrives
     barrier = threading.Barrier(2)

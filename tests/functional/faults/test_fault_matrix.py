@@ -100,7 +100,7 @@ from roamsync.services.sync import new_sync_run
 from roamsync_dev import lambda_runtime
 from roamsync_dev.simulator import SocketFault, out_of_range_packages
 from tests.fakes.dynamo import CountingBatchSend
-from tests.fakes.faults import DynamoThrottle, atomic_moto
+from tests.fakes.faults import DynamoThrottle
 from tests.fakes.orders import FakeCatalog
 from tests.functional.faults.invariants import Snapshot, Witness, check_all, run_records
 from tests.functional.test_nightly import SCHEDULED_EVENT, a_fixable_row
@@ -298,8 +298,6 @@ def run_catalog_case(
     witness = Witness(Snapshot.take())
     rows_before = {r.id: r for r in container.my_packages.all()}
     counter = with_unprocessed(container) if dynamo == "unprocessed" else None
-    if dynamo == "race":
-        atomic_moto(mp)
     throttle = DynamoThrottle(THROTTLED[path])
     UPSTREAM[upstream](sim)
     drive = drive_sync if path == "sync" else drive_nightly
@@ -392,8 +390,6 @@ def run_shop_case(
     live, stale = local_packages(catalog)[0], stale_with_fallback(catalog)
     shop.sim.remove_packages([stale.reseller_id])
     witness = Witness(Snapshot.take())
-    if dynamo == "race":
-        atomic_moto(mp)
     throttle = DynamoThrottle(THROTTLED[path], first_n=throttled_calls)
     UPSTREAM[upstream](shop.sim)
     drive = drive_checkout if path == "checkout" else drive_orders
